@@ -1,0 +1,38 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+)
+
+var (
+	// ErrLocked means another process holds the store file. Stop that
+	// process (usually `latch serve`) or go through its admin API.
+	ErrLocked = errors.New("store is locked by another process")
+
+	// ErrClosed is returned by calls on a Store after Close.
+	ErrClosed = errors.New("store is closed")
+
+	// ErrReadOnly is returned by writes on a Store opened read-only.
+	ErrReadOnly = errors.New("store is open read-only")
+
+	// ErrNotFound means the store file does not exist (read-only open).
+	ErrNotFound = errors.New("store file does not exist")
+
+	// ErrInvalidEvent means an event given to Append is malformed; nothing
+	// of that Append was written.
+	ErrInvalidEvent = errors.New("invalid event")
+
+	// ErrFormat means the file is not a latch store this version can read.
+	ErrFormat = errors.New("unsupported store format")
+)
+
+// ChainError reports the first event at which the hash chain does not hold.
+type ChainError struct {
+	Seq    uint64 // sequence number of the first event that does not match
+	Reason string // what does not match
+}
+
+func (e *ChainError) Error() string {
+	return fmt.Sprintf("audit chain broken at event %d: %s", e.Seq, e.Reason)
+}

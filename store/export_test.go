@@ -1,0 +1,68 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExport(t *testing.T) {
+	clock := newFakeClock()
+	s, _ := openTemp(t, Options{Now: clock.Now})
+	ctx := context.Background()
+	for i := 0; i < 5; i++ {
+		e := ev([]string{"request.submitted", "grant.revoked"}[i%2], "U1", fmt.Sprint("r", i), `{"why":"needs \"quotes\", commas\nand <tags>"}`)
+		if _, err := s.Append(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		clock.Add(time.Minute)
+	}
+
+	var out bytes.Buffer
+	if err := s.Export(ctx, &out, Filter{Kinds: []string{"request.submitted"}}, FormatJSONL); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(&out)
+	var lines []ExportedEvent
+	for sc.Scan() {
+		var x ExportedEvent
+		if err := json.Unmarshal(sc.Bytes(), &x); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, x)
+	}
+	if len(lines) != 3 || lines[0].Seq != 1 || lines[1].Seq != 3 || lines[2].Seq != 5 {
+		t.Fatalf("JSONL export = %+v, want events 1, 3, 5", lines)
+	}
+	e3, _, _ := s.Get(3)
+	if lines[1].Hash != hex.EncodeToString(e3.Hash[:]) || lines[1].PrevHash != hex.EncodeToString(e3.PrevHash[:]) ||
+		lines[1].ID != e3.ID.String() || !lines[1].Time.Equal(e3.Time) || string(lines[1].Payload) != string(e3.Payload) {
+		t.Errorf("exported %+v, stored %+v", lines[1], e3)
+	}
+
+	out.Reset()
+	if err := s.Export(ctx, &out, Filter{From: 2, To: 3}, FormatCSV); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&out).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 3 || strings.Join(rows[0], ",") != strings.Join(csvHeader, ",") {
+		t.Fatalf("CSV export = %q", rows)
+	}
+	if rows[1][0] != "2" || rows[1][4] != "grant.revoked" || !json.Valid([]byte(rows[1][7])) {
+		t.Errorf("CSV row = %q", rows[1])
+	}
+
+	if err := s.Export(ctx, &out, Filter{}, "xml"); err == nil {
+		t.Errorf("export as xml succeeded")
+	}
+}

@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/latchhq/latch/workflow"
+	bolt "go.etcd.io/bbolt"
+)
+
+// tamper edits the closed store file at path directly, as an attacker with
+// write access to the file would.
+func tamper(t *testing.T, path string, edit func(b *bolt.Bucket) error) {
+	t.Helper()
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Update(func(tx *bolt.Tx) error { return edit(tx.Bucket(bucketEvents)) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// record returns a copy of the stored record of seq.
+func record(b *bolt.Bucket, seq uint64) []byte {
+	return append([]byte(nil), b.Get(seqKey(seq))...)
+}
+
+func TestVerifyDetectsTampering(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(b *bolt.Bucket) error
+		wantSeq uint64
+	}{
+		{"changed payload", func(b *bolt.Bucket) error {
+			r := record(b, 5)
+			r[len(r)-2] ^= 1 // inside {"n":5}
+			return b.Put(seqKey(5), r)
+		}, 5},
+		{"deleted event", func(b *bolt.Bucket) error {
+			return b.Delete(seqKey(7))
+		}, 7},
+		{"reordered pair", func(b *bolt.Bucket) error {
+			r3, r4 := record(b, 3), record(b, 4)
+			if err := b.Put(seqKey(3), r4); err != nil {
+				return err
+			}
+			return b.Put(seqKey(4), r3)
+		}, 3},
+		{"changed hash field", func(b *bolt.Bucket) error {
+			r := record(b, 9)
+			r[recHash] ^= 0xff
+			return b.Put(seqKey(9), r)
+		}, 9},
+		{"changed previous-hash field", func(b *bolt.Bucket) error {
+			r := record(b, 2)
+			r[recPrev] ^= 0xff
+			return b.Put(seqKey(2), r)
+		}, 2},
+		{"changed actor with its hash recomputed", func(b *bolt.Bucket) error {
+			var e workflow.Event
+			if err := decodeRecord(record(b, 6), &e); err != nil {
+				return err
+			}
+			e.Actor = "U-someone-else"
+			return b.Put(seqKey(6), appendRecord(nil, &e))
+		}, 7},
+		{"removed tail", func(b *bolt.Bucket) error {
+			return b.Delete(seqKey(10))
+		}, 10},
+		{"truncated record", func(b *bolt.Bucket) error {
+			return b.Put(seqKey(4), record(b, 4)[:40])
+		}, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, path := openTemp(t, Options{})
+			for i := 1; i <= 10; i++ {
+				if _, err := s.Append(context.Background(), ev("grant.active", "U1", "r", fmt.Sprintf(`{"n":%d}`, i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.Verify(context.Background()); err != nil {
+				t.Fatalf("Verify before tampering: %v", err)
+			}
+			s.Close()
+			tamper(t, path, tt.edit)
+
+			ro, err := Open(path, Options{ReadOnly: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ro.Close()
+			_, err = ro.Verify(context.Background())
+			var ce *ChainError
+			if !errors.As(err, &ce) {
+				t.Fatalf("Verify = %v, want a ChainError", err)
+			}
+			if ce.Seq != tt.wantSeq {
+				t.Errorf("Verify names event %d (%s), want %d", ce.Seq, ce.Reason, tt.wantSeq)
+			}
+		})
+	}
+}
+
+func TestVerifyEmptyLog(t *testing.T) {
+	s, _ := openTemp(t, Options{})
+	r, err := s.Verify(context.Background())
+	if err != nil || r.Count != 0 || r.Head != (workflow.Hash{}) {
+		t.Errorf("Verify of an empty log = %+v, %v", r, err)
+	}
+}
