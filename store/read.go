@@ -102,21 +102,60 @@ func firstAtOrAfter(c *bolt.Cursor, from, to uint64, t time.Time) uint64 {
 // chunked calls fn with the key and record of every event in [from, to],
 // a chunk of events per read transaction.
 func (s *Store) chunked(ctx context.Context, from, to uint64, fn func(seq uint64, rec []byte) error) error {
+	return s.walk(ctx, bucketEvents, from, to, seqKey,
+		func(k []byte) (uint64, bool) { return keySeq(k), true },
+		func(_ *bolt.Tx, seq uint64, rec []byte) error { return fn(seq, rec) })
+}
+
+// scanKind visits the events of one kind through the kind index.
+func (s *Store) scanKind(ctx context.Context, kind string, from, to uint64, fn func(*workflow.Event) error) error {
+	prefix := append([]byte(kind), 0)
+	return s.walk(ctx, bucketKinds, from, to,
+		func(next uint64) []byte { return kindKey(kind, next) },
+		func(k []byte) (uint64, bool) {
+			if !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+8 {
+				return 0, false
+			}
+			return keySeq(k[len(prefix):]), true
+		},
+		func(tx *bolt.Tx, seq uint64, _ []byte) error {
+			rec := tx.Bucket(bucketEvents).Get(seqKey(seq))
+			if rec == nil {
+				return fmt.Errorf("kind index names event %d, which is missing", seq)
+			}
+			var e workflow.Event
+			if err := decodeRecord(rec, &e); err != nil {
+				return fmt.Errorf("event %d: %w", seq, err)
+			}
+			return fn(&e)
+		})
+}
+
+// walk visits the keys of a bucket in order from seek(from), a chunk per
+// read transaction, calling fn for each key whose sequence number (from
+// seqOf) lies in [from, to]; it stops at the first key that is not in the
+// range or that seqOf rejects.
+func (s *Store) walk(ctx context.Context, bucket []byte, from, to uint64, seek func(uint64) []byte,
+	seqOf func(k []byte) (uint64, bool), fn func(tx *bolt.Tx, seq uint64, v []byte) error) error {
 	next, done := from, false
 	for !done {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		err := s.db.View(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucketEvents).Cursor()
-			k, v := c.Seek(seqKey(next))
+			c := tx.Bucket(bucket).Cursor()
+			k, v := c.Seek(seek(next))
 			for n := 0; n < chunkSize; n++ {
-				if k == nil || keySeq(k) > to {
+				var seq uint64
+				var ok bool
+				if k != nil {
+					seq, ok = seqOf(k)
+				}
+				if !ok || seq > to {
 					done = true
 					return nil
 				}
-				seq := keySeq(k)
-				if err := fn(seq, v); err != nil {
+				if err := fn(tx, seq, v); err != nil {
 					return err
 				}
 				if seq == to {
@@ -125,51 +164,6 @@ func (s *Store) chunked(ctx context.Context, from, to uint64, fn func(seq uint64
 				}
 				next = seq + 1
 				k, v = c.Next()
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// scanKind visits the events of one kind through the kind index.
-func (s *Store) scanKind(ctx context.Context, kind string, from, to uint64, fn func(*workflow.Event) error) error {
-	prefix := append([]byte(kind), 0)
-	next, done := from, false
-	for !done {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		err := s.db.View(func(tx *bolt.Tx) error {
-			events := tx.Bucket(bucketEvents)
-			c := tx.Bucket(bucketKinds).Cursor()
-			k, _ := c.Seek(kindKey(kind, next))
-			for n := 0; n < chunkSize; n++ {
-				if k == nil || !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+8 || keySeq(k[len(prefix):]) > to {
-					done = true
-					return nil
-				}
-				seq := keySeq(k[len(prefix):])
-				rec := events.Get(k[len(prefix):])
-				if rec == nil {
-					return fmt.Errorf("kind index names event %d, which is missing", seq)
-				}
-				var e workflow.Event
-				if err := decodeRecord(rec, &e); err != nil {
-					return fmt.Errorf("event %d: %w", seq, err)
-				}
-				if err := fn(&e); err != nil {
-					return err
-				}
-				if seq == to {
-					done = true
-					return nil
-				}
-				next = seq + 1
-				k, _ = c.Next()
 			}
 			return nil
 		})

@@ -114,7 +114,7 @@ func Open(path string, opts Options) (*Store, error) {
 		InitialMmapSize: 1 << 30,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("open store %s: %w (another latch process is using it: stop it, or use its admin API with --server)", path, ErrLocked)
+		return nil, fmt.Errorf("open store %s: %w (another latch process is using it: stop that process first, or read through its admin API)", path, ErrLocked)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
