@@ -119,6 +119,14 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if !opts.ReadOnly {
+		// The log holds who had access to what: keep it to its owner even
+		// if the file was created or copied with looser permissions.
+		if err := os.Chmod(path, 0o600); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
 	s := &Store{
 		db:      db,
 		path:    path,

@@ -285,13 +285,28 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 func TestFileMode(t *testing.T) {
 	s, path := openTemp(t, Options{})
-	defer s.Close()
-	fi, err := os.Stat(path)
+	mode := func() os.FileMode {
+		t.Helper()
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Mode().Perm()
+	}
+	if got := mode(); got != 0o600 {
+		t.Errorf("new store file mode %o, want 600", got)
+	}
+	s.Close()
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fi.Mode().Perm(); got != 0o600 {
-		t.Errorf("store file mode %o, want 600", got)
+	s.Close()
+	if got := mode(); got != 0o600 {
+		t.Errorf("store file mode %o after reopening a 644 file, want 600", got)
 	}
 }
 
