@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/latchhq/latch/workflow"
@@ -27,18 +28,21 @@ type appendReq struct {
 	done   chan struct{}
 }
 
-// errRetryBatch aborts a group transaction so that it can be retried
-// without the append that failed.
-var errRetryBatch = errors.New("retry batch")
+// errAbort aborts a group transaction in which one append failed.
+var errAbort = errors.New("abort batch")
 
 // Append commits events to the log, in order and without gaps, and returns
 // them with Seq, ID, Time, PrevHash and Hash filled in. It returns only when
-// the events are durable on disk, or with an error, in which case none of
-// them were written. ctx bounds only the wait for a place in the queue: once
-// the writer holds the events, Append waits for the outcome.
+// the events are durable on disk. On an error none of them were written,
+// except with ErrFailed, which means the outcome is unknown. ctx bounds
+// only the wait for a place in the queue: once the writer holds the events,
+// Append waits for the outcome.
 func (s *Store) Append(ctx context.Context, events ...workflow.Event) ([]workflow.Event, error) {
 	if len(events) == 0 {
 		return nil, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	req := &appendReq{events: make([]workflow.Event, len(events)), done: make(chan struct{})}
 	for i := range events {
@@ -53,27 +57,38 @@ func (s *Store) Append(ctx context.Context, events ...workflow.Event) ([]workflo
 			Payload:   compactPayload(events[i].Payload),
 		}
 	}
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		return nil, ErrClosed
-	}
-	if s.db.IsReadOnly() {
-		s.closeMu.RUnlock()
-		return nil, ErrReadOnly
-	}
-	select {
-	case s.queue <- req:
-		s.closeMu.RUnlock()
-	case <-ctx.Done():
-		s.closeMu.RUnlock()
-		return nil, ctx.Err()
+	if err := s.enqueue(ctx, req); err != nil {
+		return nil, err
 	}
 	<-req.done
 	if req.err != nil {
 		return nil, req.err
 	}
 	return req.events, nil
+}
+
+// enqueue hands req to the writer.
+func (s *Store) enqueue(ctx context.Context, req *appendReq) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	switch {
+	case s.closed:
+		return ErrClosed
+	case s.db.IsReadOnly():
+		return ErrReadOnly
+	}
+	s.headMu.RLock()
+	failed := s.failed
+	s.headMu.RUnlock()
+	if failed != nil {
+		return failed
+	}
+	select {
+	case s.queue <- req:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // checkEvent reports what is wrong with an event a caller wants to append.
@@ -90,14 +105,17 @@ func checkEvent(e *workflow.Event) error {
 		if len(f.v) > MaxIDLen {
 			return fmt.Errorf("%w: %s longer than %d bytes", ErrInvalidEvent, f.name, MaxIDLen)
 		}
+		if !utf8.ValidString(f.v) {
+			return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidEvent, f.name)
+		}
 	}
 	if len(e.Payload) > MaxPayloadLen {
 		return fmt.Errorf("%w: payload larger than %d bytes", ErrInvalidEvent, MaxPayloadLen)
 	}
 	if len(e.Payload) > 0 {
 		p := bytes.TrimSpace(e.Payload)
-		if len(p) == 0 || p[0] != '{' || !json.Valid(p) {
-			return fmt.Errorf("%w: payload must be a JSON object", ErrInvalidEvent)
+		if len(p) == 0 || p[0] != '{' || !json.Valid(p) || !utf8.Valid(p) {
+			return fmt.Errorf("%w: payload must be a JSON object in UTF-8", ErrInvalidEvent)
 		}
 	}
 	return nil
@@ -169,79 +187,96 @@ func (s *Store) fill(batch []*appendReq) []*appendReq {
 }
 
 // commit writes a batch in one transaction and answers every request in it.
-// An append whose projection fails is answered with that error and the
-// others are retried without it.
+// If one append fails (a projection refuses it), the transaction is
+// abandoned, that append is answered with its error, and the appends before
+// and after it are committed without it, in order.
 func (s *Store) commit(batch []*appendReq) {
-	for len(batch) > 0 {
-		var (
-			failed  = -1
-			failErr error
-			next    head
-		)
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			w := s.newLogWriter(tx)
-			h := s.head
-			for i, r := range batch {
-				if failErr = w.write(&h, r.events); failErr != nil {
-					failed = i
-					return errRetryBatch
-				}
-			}
-			next = h
-			return nil
-		})
-		switch {
-		case err == nil:
-			s.headMu.Lock()
-			s.head = next
-			s.headMu.Unlock()
-			for _, r := range batch {
-				close(r.done)
-			}
-			return
-		case failed >= 0:
-			batch[failed].err = failErr
-			close(batch[failed].done)
-			batch = append(batch[:failed], batch[failed+1:]...)
-		default:
-			for _, r := range batch {
-				r.err = fmt.Errorf("commit events: %w", err)
-				close(r.done)
-			}
-			return
+	if len(batch) == 0 {
+		return
+	}
+	s.headMu.RLock()
+	failed := s.failed
+	s.headMu.RUnlock()
+	if failed != nil {
+		answer(batch, failed)
+		return
+	}
+	bad, badErr, next, err := s.tryCommit(batch)
+	switch {
+	case bad >= 0:
+		answer(batch[bad:bad+1], badErr)
+		s.commit(batch[:bad])
+		s.commit(batch[bad+1:])
+	case err != nil:
+		// bbolt may have made part of a failed commit visible (its meta
+		// page is written before the final sync), so nothing more may be
+		// appended on top of what this process believes is the head.
+		ferr := fmt.Errorf("%w: commit events: %v; restart latch to continue from what is on disk", ErrFailed, err)
+		s.headMu.Lock()
+		s.failed = ferr
+		s.headMu.Unlock()
+		answer(batch, ferr)
+	default:
+		s.headMu.Lock()
+		s.head = next
+		s.headMu.Unlock()
+		answer(batch, nil)
+	}
+}
+
+// answer completes requests with err (nil for success).
+func answer(batch []*appendReq, err error) {
+	for _, r := range batch {
+		r.err = err
+		close(r.done)
+	}
+}
+
+// tryCommit writes batch after the current head in one transaction. It
+// returns the index of an append that failed (or -1) with that append's
+// error, the new head, and the transaction's own error.
+func (s *Store) tryCommit(batch []*appendReq) (bad int, badErr error, next head, err error) {
+	bad = -1
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		events, meta := tx.Bucket(bucketEvents), tx.Bucket(bucketMeta)
+		// Keys only ever grow, so pages can be filled completely.
+		events.FillPercent = 1.0
+		projs := make([]*bolt.Bucket, len(s.projs))
+		for i, p := range s.projs {
+			projs[i] = tx.Bucket(projectionBucket(p))
 		}
+		h := s.head
+		for i, r := range batch {
+			if badErr = s.write(events, projs, &h, r.events); badErr != nil {
+				bad = i
+				return errAbort
+			}
+		}
+		next = h
+		if err := meta.Put(keyHead, h.encode()); err != nil {
+			return err
+		}
+		for _, p := range s.projs {
+			if err := meta.Put(projectionMarkKey(p), projectionMark(p, h.seq)); err != nil {
+				return err
+			}
+		}
+		if s.failCommit != nil {
+			return s.failCommit()
+		}
+		return nil
+	})
+	if bad >= 0 {
+		err = nil
 	}
-}
-
-// logWriter appends records inside one write transaction.
-type logWriter struct {
-	s      *Store
-	events *bolt.Bucket
-	kinds  *bolt.Bucket
-	meta   *bolt.Bucket
-	projs  []*bolt.Bucket
-}
-
-func (s *Store) newLogWriter(tx *bolt.Tx) *logWriter {
-	w := &logWriter{
-		s:      s,
-		events: tx.Bucket(bucketEvents),
-		kinds:  tx.Bucket(bucketKinds),
-		meta:   tx.Bucket(bucketMeta),
-	}
-	// Keys only ever grow, so pages can be filled completely.
-	w.events.FillPercent = 1.0
-	for _, p := range s.projs {
-		w.projs = append(w.projs, tx.Bucket(projectionBucket(p)))
-	}
-	return w
+	return bad, badErr, next, err
 }
 
 // write appends events after h, advancing h, and applies the projections.
-func (w *logWriter) write(h *head, events []workflow.Event) error {
+func (s *Store) write(bucket *bolt.Bucket, projs []*bolt.Bucket, h *head, events []workflow.Event) error {
 	for i := range events {
 		e := &events[i]
-		now := w.s.now().UnixNano()
+		now := s.now().UnixNano()
 		if now < h.time {
 			now = h.time // event times never go backwards
 		}
@@ -256,26 +291,29 @@ func (w *logWriter) write(h *head, events []workflow.Event) error {
 		// bbolt keeps the slices given to Put until the commit, so each
 		// record gets its own.
 		rec := appendRecord(make([]byte, 0, recordSize(e)), e)
-		if err := w.events.Put(seqKey(e.Seq), rec); err != nil {
+		if err := bucket.Put(seqKey(e.Seq), rec); err != nil {
 			return err
 		}
-		if err := w.kinds.Put(kindKey(e.Kind, e.Seq), nil); err != nil {
-			return err
-		}
-		for j, p := range w.s.projs {
-			if err := p.Apply(w.projs[j], e); err != nil {
-				return fmt.Errorf("projection %s: %w", p.Name(), err)
+		for j, p := range s.projs {
+			if err := apply(p, projs[j], e); err != nil {
+				return err
 			}
 		}
 		*h = head{seq: e.Seq, hash: e.Hash, time: now}
 	}
-	return w.meta.Put(keyHead, h.encode())
+	return nil
 }
 
-// kindKey is the key of the kind index: kind, a zero byte, the sequence.
-func kindKey(kind string, seq uint64) []byte {
-	k := make([]byte, 0, len(kind)+9)
-	k = append(k, kind...)
-	k = append(k, 0)
-	return append(k, seqKey(seq)...)
+// apply folds e into a projection, turning a panic into an error so that a
+// bug in one projection fails one append, not the process.
+func apply(p Projection, b *bolt.Bucket, e *workflow.Event) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("projection %s panicked on event %d (%s): %v", p.Name(), e.Seq, e.Kind, r)
+		}
+	}()
+	if err := p.Apply(b, e); err != nil {
+		return fmt.Errorf("projection %s: %w", p.Name(), err)
+	}
+	return nil
 }

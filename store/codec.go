@@ -29,6 +29,9 @@ const (
 
 var errShortRecord = errors.New("record is truncated")
 
+// keyLen is the length of an events bucket key.
+const keyLen = 8
+
 // seqKey returns the bucket key of a sequence number.
 func seqKey(seq uint64) []byte {
 	var k [8]byte
@@ -74,6 +77,9 @@ func chainHash(prev, canonical []byte) workflow.Hash {
 	return out
 }
 
+// keySeq reads a bucket key as a sequence number.
+func keySeq(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
+
 // recordSeq returns the sequence number written inside a record.
 func recordSeq(rec []byte) uint64 {
 	return binary.BigEndian.Uint64(rec[recCanonical+canSeq:])
@@ -87,53 +93,63 @@ func recordTime(rec []byte) time.Time {
 	return unixNano(int64(binary.BigEndian.Uint64(rec[recCanonical+canTime:])))
 }
 
-// recordKind returns the kind written inside a record without decoding the
-// rest ("" if the record is malformed).
-func recordKind(rec []byte) string {
-	if len(rec) < minRecord {
-		return ""
-	}
-	c := rec[recCanonical+canVar:]
-	n, w := binary.Uvarint(c) // actor
-	if w <= 0 || uint64(len(c)-w) < n {
-		return ""
-	}
-	c = c[w+int(n):]
-	n, w = binary.Uvarint(c)
-	if w <= 0 || uint64(len(c)-w) < n {
-		return ""
-	}
-	return string(c[w : w+int(n)])
-}
+// fieldNames name the length-prefixed fields of the canonical bytes.
+var fieldNames = [5]string{"actor", "kind", "request id", "grant id", "payload"}
 
-// decodeRecord decodes a record into e. Strings and the payload are copied,
-// so e stays valid after the transaction that produced rec ends.
-func decodeRecord(rec []byte, e *workflow.Event) error {
-	if len(rec) < minRecord {
-		return errShortRecord
-	}
-	if v := rec[recCanonical]; v != formatVersion {
-		return fmt.Errorf("%w: record version %d", ErrFormat, v)
-	}
-	copy(e.PrevHash[:], rec[recPrev:recHash])
-	copy(e.Hash[:], rec[recHash:recCanonical])
-	c := rec[recCanonical:]
-	e.Seq = binary.BigEndian.Uint64(c[canSeq:])
-	e.ID = uuid.UUID(c[canID:canTime])
-	e.Time = unixNano(int64(binary.BigEndian.Uint64(c[canTime:])))
-	c = c[canVar:]
+// splitCanonical checks that c is canonical bytes as latch writes them
+// (known version, minimal varints, nothing after the payload) and returns
+// its length-prefixed fields, which alias c.
+func splitCanonical(c []byte) ([5][]byte, error) {
 	var fields [5][]byte
+	if len(c) < canVar+len(fields) {
+		return fields, errShortRecord
+	}
+	if v := c[0]; v != formatVersion {
+		return fields, fmt.Errorf("%w: record version %d", ErrFormat, v)
+	}
+	c = c[canVar:]
 	for i := range fields {
 		n, w := binary.Uvarint(c)
 		if w <= 0 || uint64(len(c)-w) < n {
-			return errShortRecord
+			return fields, errShortRecord
+		}
+		if w != uvarintLen(n) {
+			return fields, fmt.Errorf("the length of the %s is not minimally encoded", fieldNames[i])
 		}
 		fields[i] = c[w : w+int(n)]
 		c = c[w+int(n):]
 	}
 	if len(c) != 0 {
-		return fmt.Errorf("%d unexpected bytes after the payload", len(c))
+		return fields, fmt.Errorf("%d unexpected bytes after the payload", len(c))
 	}
+	return fields, nil
+}
+
+// uvarintLen is the length of the minimal uvarint encoding of n.
+func uvarintLen(n uint64) int {
+	w := 1
+	for ; n >= 0x80; n >>= 7 {
+		w++
+	}
+	return w
+}
+
+// decodeRecord decodes a record into e. Strings and the payload are copied,
+// so e stays valid after the transaction that produced rec ends.
+func decodeRecord(rec []byte, e *workflow.Event) error {
+	if len(rec) < recCanonical {
+		return errShortRecord
+	}
+	c := rec[recCanonical:]
+	fields, err := splitCanonical(c)
+	if err != nil {
+		return err
+	}
+	copy(e.PrevHash[:], rec[recPrev:recHash])
+	copy(e.Hash[:], rec[recHash:recCanonical])
+	e.Seq = binary.BigEndian.Uint64(c[canSeq:])
+	e.ID = uuid.UUID(c[canID:canTime])
+	e.Time = unixNano(int64(binary.BigEndian.Uint64(c[canTime:])))
 	e.Actor = string(fields[0])
 	e.Kind = string(fields[1])
 	e.RequestID = string(fields[2])

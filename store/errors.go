@@ -23,6 +23,16 @@ var (
 	// of that Append was written.
 	ErrInvalidEvent = errors.New("invalid event")
 
+	// ErrInconsistent means the file does not hold together (its head
+	// record disagrees with the end of the log); latch will not append to
+	// it. `latch audit verify` says where it breaks.
+	ErrInconsistent = errors.New("store is inconsistent")
+
+	// ErrFailed means a commit failed in a way that leaves its outcome
+	// unknown (its events may or may not be on disk). The store refuses
+	// further appends; reopen it to continue from what is on disk.
+	ErrFailed = errors.New("store failed")
+
 	// ErrFormat means the file is not a latch store this version can read.
 	ErrFormat = errors.New("unsupported store format")
 )

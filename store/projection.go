@@ -20,76 +20,96 @@ type Projection interface {
 	Version() uint32
 
 	// Apply folds one committed event into the projection's bucket. An
-	// error aborts the Append that carried the event.
+	// error aborts the Append that carried the event, and nothing of that
+	// Append is written.
 	Apply(b *bolt.Bucket, e *workflow.Event) error
 }
 
 func projectionBucket(p Projection) []byte { return []byte("projection/" + p.Name()) }
 
-func projectionVersionKey(p Projection) []byte { return []byte("projection-version/" + p.Name()) }
+// A projection's mark in the meta bucket records the version that built it
+// and the last event it has applied.
+func projectionMarkKey(p Projection) []byte { return []byte("projection-mark/" + p.Name()) }
 
-// syncProjections rebuilds every projection that is missing or was built
-// by another version.
+func projectionMark(p Projection, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint32(nil, p.Version()), seq)
+}
+
+// syncProjections brings every projection up to the head at Open: a new
+// projection, or one built by another version, is rebuilt from the whole
+// log; one that missed events (the store was opened without it) catches up.
 func (s *Store) syncProjections() error {
+	head, _ := s.Head()
 	for _, p := range s.projs {
-		var current bool
+		from := uint64(0) // 0: rebuild
 		if err := s.db.View(func(tx *bolt.Tx) error {
-			v := tx.Bucket(bucketMeta).Get(projectionVersionKey(p))
-			current = tx.Bucket(projectionBucket(p)) != nil && len(v) == 4 && binary.BigEndian.Uint32(v) == p.Version()
+			m := tx.Bucket(bucketMeta).Get(projectionMarkKey(p))
+			if tx.Bucket(projectionBucket(p)) != nil && len(m) == 12 &&
+				binary.BigEndian.Uint32(m) == p.Version() && binary.BigEndian.Uint64(m[4:]) <= head {
+				from = binary.BigEndian.Uint64(m[4:]) + 1
+			}
 			return nil
 		}); err != nil {
 			return err
 		}
-		if !current {
-			if err := s.rebuild(p); err != nil {
-				return err
-			}
+		if err := s.replay(p, from); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // Rebuild discards the named projection and derives it again from the
-// whole log, in one transaction.
+// whole log, in one transaction (appends wait for it).
 func (s *Store) Rebuild(name string) error {
 	for _, p := range s.projs {
 		if p.Name() == name {
-			return s.rebuild(p)
+			return s.replay(p, 0)
 		}
 	}
 	return fmt.Errorf("rebuild: no projection named %q", name)
 }
 
-func (s *Store) rebuild(p Projection) error {
+// replay applies the events from seq from on to a projection; from 0
+// starts it afresh.
+func (s *Store) replay(p Projection, from uint64) error {
+	if seq, _ := s.Head(); from > seq {
+		return nil
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		name := projectionBucket(p)
-		if tx.Bucket(name) != nil {
+		if from == 0 && tx.Bucket(name) != nil {
 			if err := tx.DeleteBucket(name); err != nil {
 				return err
 			}
 		}
-		b, err := tx.CreateBucket(name)
+		b, err := tx.CreateBucketIfNotExists(name)
 		if err != nil {
 			return err
 		}
 		c := tx.Bucket(bucketEvents).Cursor()
 		var e workflow.Event
-		for k, v := c.First(); k != nil; k, v = c.Next() {
+		last := uint64(0)
+		for k, v := c.Seek(seqKey(max(from, 1))); k != nil; k, v = c.Next() {
 			if err := decodeRecord(v, &e); err != nil {
-				return fmt.Errorf("rebuild projection %s: event %d: %w", p.Name(), binary.BigEndian.Uint64(k), err)
+				return fmt.Errorf("replay projection %s: event %d: %w", p.Name(), keySeq(k), err)
 			}
-			if err := p.Apply(b, &e); err != nil {
-				return fmt.Errorf("rebuild projection %s: event %d: %w", p.Name(), e.Seq, err)
+			if err := apply(p, b, &e); err != nil {
+				return fmt.Errorf("replay: %w", err)
 			}
+			last = e.Seq
 		}
-		return tx.Bucket(bucketMeta).Put(projectionVersionKey(p), binary.BigEndian.AppendUint32(nil, p.Version()))
+		if last == 0 {
+			last = from - min(from, 1)
+		}
+		return tx.Bucket(bucketMeta).Put(projectionMarkKey(p), projectionMark(p, last))
 	})
 }
 
 // View runs fn with the named projection's bucket in a read transaction.
 // The bucket and anything read from it are valid only inside fn.
 func (s *Store) View(name string, fn func(b *bolt.Bucket) error) error {
-	return s.db.View(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket([]byte("projection/" + name))
 		if b == nil {
 			return fmt.Errorf("view: no projection named %q", name)

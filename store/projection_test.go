@@ -98,17 +98,85 @@ func TestProjectionUpdatedWithTheLog(t *testing.T) {
 	}
 	s.Close()
 
-	// A store opened with a projection it has not seen, or a new version
-	// of one, derives it from the log at Open.
-	for _, opts := range []Options{{Projections: []Projection{countByKind{2}}}, {Projections: []Projection{countByKind{2}}}} {
-		s2, err := Open(path, opts)
+	// A new version of the projection is rebuilt at Open; the same version
+	// is not.
+	for _, tt := range []struct {
+		version uint32
+		want    string
+	}{
+		{2, "map[a.one:35 b.two:35 version:2]"},
+		{2, "map[a.one:35 b.two:35 version:2]"},
+		{3, "map[a.one:35 b.two:35 version:3]"},
+	} {
+		s2, err := Open(path, Options{Projections: []Projection{versioned{tt.version}}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := fmt.Sprint(counts(t, s2)); got != before {
-			t.Errorf("projection after reopen = %s, want %s", got, before)
+		if got := fmt.Sprint(counts(t, s2)); got != tt.want {
+			t.Errorf("projection after reopen with version %d = %s, want %s", tt.version, got, tt.want)
 		}
 		s2.Close()
+	}
+}
+
+// versioned is countByKind that also records the version that built it.
+type versioned struct{ version uint32 }
+
+func (versioned) Name() string      { return "count-by-kind" }
+func (p versioned) Version() uint32 { return p.version }
+func (p versioned) Apply(b *bolt.Bucket, e *workflow.Event) error {
+	if err := b.Put([]byte("version"), binary.BigEndian.AppendUint64(nil, uint64(p.version))); err != nil {
+		return err
+	}
+	return countByKind{}.Apply(b, e)
+}
+
+func TestProjectionCatchesUp(t *testing.T) {
+	s, path := openTemp(t, Options{Projections: []Projection{countByKind{1}}})
+	ctx := context.Background()
+	if _, err := s.Append(ctx, ev("a.one", "", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Opened without the projection, the store appends events it misses.
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, ev("a.one", "", "", ""), ev("a.one", "", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(path, Options{Projections: []Projection{countByKind{1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := fmt.Sprint(counts(t, s)); got != "map[a.one:3]" {
+		t.Errorf("projection after catching up = %s, want map[a.one:3]", got)
+	}
+}
+
+// panicky panics on one kind of event.
+type panicky struct{}
+
+func (panicky) Name() string    { return "panicky" }
+func (panicky) Version() uint32 { return 1 }
+func (panicky) Apply(b *bolt.Bucket, e *workflow.Event) error {
+	if e.Kind == "boom" {
+		panic("boom")
+	}
+	return nil
+}
+
+func TestProjectionPanicFailsOneAppend(t *testing.T) {
+	s, _ := openTemp(t, Options{Projections: []Projection{panicky{}}})
+	ctx := context.Background()
+	if _, err := s.Append(ctx, ev("boom", "", "", "")); err == nil {
+		t.Errorf("an append whose projection panicked succeeded")
+	}
+	if got, err := s.Append(ctx, ev("fine", "", "", "")); err != nil || got[0].Seq != 1 {
+		t.Errorf("the next append = %v, %v; want event 1", got, err)
 	}
 }
 

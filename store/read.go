@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -12,9 +11,13 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// chunkSize is how many events one read transaction visits; long reads
-// are split so that they never pin the file for long.
-const chunkSize = 1024
+// A long read is split into chunks, each in a read transaction of its own,
+// so that no reader pins the file for long or holds up a commit that must
+// grow it.
+const (
+	chunkEvents = 1024
+	chunkBytes  = 4 << 20
+)
 
 // Filter selects events. The zero Filter selects the whole log.
 type Filter struct {
@@ -23,35 +26,48 @@ type Filter struct {
 	Kinds        []string  // if set, only these kinds
 }
 
-// Scan calls fn with every event that matches f, in log order, reading in
-// bounded chunks so that memory stays flat however long the log is. The
-// event passed to fn is fn's to keep. Scan stops at the first error from fn
-// or ctx and returns it. Events appended during the scan are not visited.
+// Scan calls fn with every event that matches f, in log order. It reads a
+// bounded chunk of events at a time and calls fn outside any transaction,
+// so memory stays flat however long the log is and a slow fn holds up
+// nobody. The event passed to fn is fn's to keep. Scan stops at the first
+// error from fn or ctx and returns it. Events appended during the scan are
+// not visited.
 func (s *Store) Scan(ctx context.Context, f Filter, fn func(*workflow.Event) error) error {
 	from, to, err := s.seqRange(f)
 	if err != nil || from > to {
 		return err
 	}
-	if len(f.Kinds) == 1 {
-		return s.scanKind(ctx, f.Kinds[0], from, to, fn)
-	}
-	return s.chunked(ctx, from, to, func(_ uint64, rec []byte) error {
-		if len(f.Kinds) > 0 && !slices.Contains(f.Kinds, recordKind(rec)) {
+	var pending []workflow.Event
+	size := 0
+	return s.chunks(ctx, from, to,
+		func(seq uint64, rec []byte) (bool, error) {
+			var e workflow.Event
+			if err := decodeRecord(rec, &e); err != nil {
+				return false, fmt.Errorf("event %d: %w", seq, err)
+			}
+			if len(f.Kinds) == 0 || slices.Contains(f.Kinds, e.Kind) {
+				pending = append(pending, e)
+				size += len(rec)
+			}
+			return size < chunkBytes, nil
+		},
+		func() error {
+			for i := range pending {
+				if err := fn(&pending[i]); err != nil {
+					return err
+				}
+			}
+			clear(pending)
+			pending, size = pending[:0], 0
 			return nil
-		}
-		var e workflow.Event
-		if err := decodeRecord(rec, &e); err != nil {
-			return fmt.Errorf("event %d: %w", recordSeq(rec), err)
-		}
-		return fn(&e)
-	})
+		})
 }
 
 // Get returns the event with sequence number seq.
 func (s *Store) Get(seq uint64) (workflow.Event, bool, error) {
 	var e workflow.Event
 	var found bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		rec := tx.Bucket(bucketEvents).Get(seqKey(seq))
 		if rec == nil {
 			return nil
@@ -64,10 +80,10 @@ func (s *Store) Get(seq uint64) (workflow.Event, bool, error) {
 
 // seqRange turns a filter into an inclusive range of sequence numbers.
 func (s *Store) seqRange(f Filter) (from, to uint64, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
+	err = s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		last, _ := c.Last()
-		if last == nil {
+		if len(last) != keyLen {
 			return nil
 		}
 		from, to = max(f.From, 1), keySeq(last)
@@ -99,63 +115,36 @@ func firstAtOrAfter(c *bolt.Cursor, from, to uint64, t time.Time) uint64 {
 	return from + uint64(i)
 }
 
-// chunked calls fn with the key and record of every event in [from, to],
-// a chunk of events per read transaction.
-func (s *Store) chunked(ctx context.Context, from, to uint64, fn func(seq uint64, rec []byte) error) error {
-	return s.walk(ctx, bucketEvents, from, to, seqKey,
-		func(k []byte) (uint64, bool) { return keySeq(k), true },
-		func(_ *bolt.Tx, seq uint64, rec []byte) error { return fn(seq, rec) })
-}
-
-// scanKind visits the events of one kind through the kind index.
-func (s *Store) scanKind(ctx context.Context, kind string, from, to uint64, fn func(*workflow.Event) error) error {
-	prefix := append([]byte(kind), 0)
-	return s.walk(ctx, bucketKinds, from, to,
-		func(next uint64) []byte { return kindKey(kind, next) },
-		func(k []byte) (uint64, bool) {
-			if !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+8 {
-				return 0, false
-			}
-			return keySeq(k[len(prefix):]), true
-		},
-		func(tx *bolt.Tx, seq uint64, _ []byte) error {
-			rec := tx.Bucket(bucketEvents).Get(seqKey(seq))
-			if rec == nil {
-				return fmt.Errorf("kind index names event %d, which is missing", seq)
-			}
-			var e workflow.Event
-			if err := decodeRecord(rec, &e); err != nil {
-				return fmt.Errorf("event %d: %w", seq, err)
-			}
-			return fn(&e)
-		})
-}
-
-// walk visits the keys of a bucket in order from seek(from), a chunk per
-// read transaction, calling fn for each key whose sequence number (from
-// seqOf) lies in [from, to]; it stops at the first key that is not in the
-// range or that seqOf rejects.
-func (s *Store) walk(ctx context.Context, bucket []byte, from, to uint64, seek func(uint64) []byte,
-	seqOf func(k []byte) (uint64, bool), fn func(tx *bolt.Tx, seq uint64, v []byte) error) error {
+// chunks walks the events of [from, to] in order, a chunk per read
+// transaction of at most chunkEvents events. visit sees each key's sequence
+// number and record inside the transaction and says whether the chunk may
+// go on; after runs outside any
+// transaction once each chunk is done. A key that is not a sequence number
+// stops the walk with a *ChainError.
+func (s *Store) chunks(ctx context.Context, from, to uint64, visit func(seq uint64, rec []byte) (bool, error), after func() error) error {
 	next, done := from, false
 	for !done {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		err := s.db.View(func(tx *bolt.Tx) error {
-			c := tx.Bucket(bucket).Cursor()
-			k, v := c.Seek(seek(next))
-			for n := 0; n < chunkSize; n++ {
-				var seq uint64
-				var ok bool
-				if k != nil {
-					seq, ok = seqOf(k)
-				}
-				if !ok || seq > to {
+		err := s.view(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucketEvents).Cursor()
+			k, v := c.Seek(seqKey(next))
+			for n := 0; n < chunkEvents; n++ {
+				if k == nil {
 					done = true
 					return nil
 				}
-				if err := fn(tx, seq, v); err != nil {
+				if len(k) != keyLen {
+					return &ChainError{Seq: next, Reason: fmt.Sprintf("a key of %d bytes stands where event %d should be", len(k), next)}
+				}
+				seq := keySeq(k)
+				if seq > to {
+					done = true
+					return nil
+				}
+				more, err := visit(seq, v)
+				if err != nil {
 					return err
 				}
 				if seq == to {
@@ -163,12 +152,20 @@ func (s *Store) walk(ctx context.Context, bucket []byte, from, to uint64, seek f
 					return nil
 				}
 				next = seq + 1
+				if !more {
+					return nil
+				}
 				k, v = c.Next()
 			}
 			return nil
 		})
 		if err != nil {
 			return err
+		}
+		if after != nil {
+			if err := after(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -16,7 +17,6 @@ import (
 
 var (
 	bucketEvents = []byte("events")
-	bucketKinds  = []byte("kinds")
 	bucketMeta   = []byte("meta")
 
 	keyFormat = []byte("format")
@@ -54,14 +54,18 @@ type Store struct {
 	queue   chan *appendReq
 	closing chan struct{}
 	done    chan struct{}
-	closeMu sync.RWMutex // held for reading while enqueueing, for writing by Close
+	closeMu sync.RWMutex // held for reading by calls, for writing by Close
 	closed  bool
 
 	headMu sync.RWMutex
-	head   head // last committed event; owned by the writer, read by Head
+	head   head  // last committed event; written by the writer only
+	failed error // set when a commit's outcome is unknown; appends stop
+
+	failCommit func() error // tests only: makes a commit fail
 }
 
-// head is the tail of the chain.
+// head is the tail of the chain, as the head record in the meta bucket
+// keeps it.
 type head struct {
 	seq  uint64
 	hash workflow.Hash
@@ -119,14 +123,6 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if !opts.ReadOnly {
-		// The log holds who had access to what: keep it to its owner even
-		// if the file was created or copied with looser permissions.
-		if err := os.Chmod(path, 0o600); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
-	}
 	s := &Store{
 		db:      db,
 		path:    path,
@@ -149,41 +145,81 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// init checks the format, creates the buckets of a new file, brings
-// projections up to date and loads the head.
+// init checks the format and loads the head; for writing, it also keeps the
+// file private, creates the buckets of a new file, checks that the head
+// record matches the end of the log and brings projections up to date.
 func (s *Store) init(readOnly bool) error {
-	check := func(tx *bolt.Tx) error {
-		meta := tx.Bucket(bucketMeta)
-		if meta == nil {
-			if readOnly {
-				return fmt.Errorf("%w: not a latch store (no meta bucket)", ErrFormat)
+	if readOnly {
+		return s.db.View(func(tx *bolt.Tx) error {
+			if tx.Bucket(bucketMeta) == nil || tx.Bucket(bucketEvents) == nil {
+				return fmt.Errorf("%w: not a latch store", ErrFormat)
 			}
-			return nil
-		}
-		if v := meta.Get(keyFormat); len(v) != 1 || v[0] != formatVersion {
-			return fmt.Errorf("%w: format %v, this latch reads %d", ErrFormat, v, formatVersion)
-		}
-		h, err := decodeHead(meta.Get(keyHead))
-		s.head = h
+			return s.loadHead(tx)
+		})
+	}
+	// The log holds who had access to what: keep it to its owner even if
+	// the file was created or copied with looser permissions.
+	if err := os.Chmod(s.path, 0o600); err != nil {
 		return err
 	}
-	if readOnly {
-		return s.db.View(check)
-	}
 	if err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := check(tx); err != nil {
+		if tx.Bucket(bucketMeta) == nil && tx.Bucket(bucketEvents) == nil {
+			for _, name := range [][]byte{bucketEvents, bucketMeta} {
+				if _, err := tx.CreateBucket(name); err != nil {
+					return err
+				}
+			}
+			return tx.Bucket(bucketMeta).Put(keyFormat, []byte{formatVersion})
+		}
+		if tx.Bucket(bucketMeta) == nil || tx.Bucket(bucketEvents) == nil {
+			return fmt.Errorf("%w: not a latch store", ErrFormat)
+		}
+		if err := s.loadHead(tx); err != nil {
 			return err
 		}
-		for _, name := range [][]byte{bucketEvents, bucketKinds, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket(bucketMeta).Put(keyFormat, []byte{formatVersion})
+		return checkHead(tx, s.head)
 	}); err != nil {
 		return err
 	}
 	return s.syncProjections()
+}
+
+// loadHead checks the format version and reads the head record.
+func (s *Store) loadHead(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if v := meta.Get(keyFormat); len(v) != 1 || v[0] != formatVersion {
+		return fmt.Errorf("%w: format %v, this latch reads %d", ErrFormat, v, formatVersion)
+	}
+	h, err := decodeHead(meta.Get(keyHead))
+	s.head = h
+	return err
+}
+
+// checkHead refuses to write after a log whose last event is not the one
+// its head record names: appending there would hide the difference.
+func checkHead(tx *bolt.Tx, h head) error {
+	k, rec := tx.Bucket(bucketEvents).Cursor().Last()
+	var last uint64
+	if k != nil {
+		if len(k) != keyLen || len(rec) < recCanonical {
+			return fmt.Errorf("%w: the last event is malformed; run `latch audit verify`", ErrInconsistent)
+		}
+		last = keySeq(k)
+	}
+	if last != h.seq || (k != nil && !bytes.Equal(rec[recHash:recCanonical], h.hash[:])) {
+		return fmt.Errorf("%w: the log ends at event %d but its head record names event %d; run `latch audit verify`", ErrInconsistent, last, h.seq)
+	}
+	return nil
+}
+
+// view runs fn in a read transaction unless the store is closed.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.db.View(fn)
 }
 
 // Path returns the file the store was opened from.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -401,5 +402,95 @@ func TestConcurrentAppenders(t *testing.T) {
 			t.Fatalf("event %d: %s's event %d, want %d", e.Seq, e.Actor, p.I, next[e.Actor])
 		}
 		next[e.Actor]++
+	}
+}
+
+func TestCloseWithAppendsInFlight(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		s, path := openTemp(t, Options{})
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var acked []uint64
+		for w := 0; w < 16; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					got, err := s.Append(context.Background(), ev("a.b", "", "", ""))
+					if errors.Is(err, ErrClosed) {
+						return
+					}
+					if err != nil {
+						t.Errorf("Append: %v", err)
+						return
+					}
+					mu.Lock()
+					acked = append(acked, got[0].Seq)
+					mu.Unlock()
+				}
+			}()
+		}
+		for {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n >= 50 {
+				break
+			}
+			runtime.Gosched()
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		s2, err := Open(path, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s2.Verify(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, seq := range acked {
+			if seq > r.Count {
+				t.Fatalf("acknowledged event %d is not in the log of %d", seq, r.Count)
+			}
+		}
+		if _, _, err := s.Get(1); !errors.Is(err, ErrClosed) {
+			t.Errorf("Get after Close = %v, want ErrClosed", err)
+		}
+		s2.Close()
+	}
+}
+
+func TestFailedCommitStopsAppends(t *testing.T) {
+	s, path := openTemp(t, Options{})
+	ctx := context.Background()
+	if _, err := s.Append(ctx, ev("a.b", "", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	s.failCommit = func() error { return errors.New("disk on fire") }
+	if _, err := s.Append(ctx, ev("a.b", "", "", "")); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Append with a failing commit = %v, want ErrFailed", err)
+	}
+	s.failCommit = nil
+	if _, err := s.Append(ctx, ev("a.b", "", "", "")); !errors.Is(err, ErrFailed) {
+		t.Errorf("Append after a failed commit = %v, want ErrFailed until reopened", err)
+	}
+	s.Close()
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got, err := s.Append(ctx, ev("a.b", "", "", "")); err != nil || got[0].Seq != 2 {
+		t.Errorf("Append after reopening = %v, %v; want event 2", got, err)
+	}
+}
+
+func TestCommitsAreSynced(t *testing.T) {
+	s, _ := openTemp(t, Options{})
+	if s.db.NoSync {
+		t.Errorf("bbolt NoSync is on: appends would return before their events are on disk")
 	}
 }
