@@ -1,0 +1,45 @@
+package workflow
+
+import (
+	"errors"
+	"slices"
+	"testing"
+)
+
+func TestCatalogue(t *testing.T) {
+	items := []Item{
+		{ID: "a", Kind: KindEntitlement, Targets: []Target{{Connector: "pg", Entitlement: "ro"}}},
+		{ID: "b", Kind: KindBundle, Targets: []Target{
+			{Connector: "pg", Entitlement: "rw"},
+			{Connector: "ldap", Entitlement: "cn=ops"},
+			{Connector: "pg", Entitlement: "audit"},
+		}},
+	}
+	c, err := NewCatalogue(items)
+	if err != nil {
+		t.Fatalf("NewCatalogue: %v", err)
+	}
+	if got := c.Len(); got != 2 {
+		t.Errorf("Len() = %d, want 2", got)
+	}
+	b, ok := c.Item("b")
+	if !ok {
+		t.Fatalf("Item(b) not found")
+	}
+	if got, want := b.Connectors(), []string{"pg", "ldap"}; !slices.Equal(got, want) {
+		t.Errorf("Connectors() = %v, want %v", got, want)
+	}
+	if _, ok := c.Item("zz"); ok {
+		t.Errorf("Item(zz) found, want not found")
+	}
+	if got := c.Items(); len(got) != 2 || got[0].ID != "a" || got[1].ID != "b" {
+		t.Errorf("Items() = %v, want a then b", got)
+	}
+}
+
+func TestCatalogueDuplicate(t *testing.T) {
+	_, err := NewCatalogue([]Item{{ID: "a"}, {ID: "a"}})
+	if !errors.Is(err, ErrDuplicateItem) {
+		t.Fatalf("NewCatalogue error = %v, want ErrDuplicateItem", err)
+	}
+}
