@@ -1,0 +1,332 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/latchhq/latch/workflow"
+)
+
+// Connector is a configured target system.
+type Connector struct {
+	Name string
+	Type string
+	// Settings is a pointer to the settings struct of Type: *ExecSettings,
+	// *PostgresSettings, *SSHCertSettings, *LDAPSettings or *WebhookSettings.
+	Settings any
+}
+
+// ExecSettings configure a connector that runs a program to grant and revoke.
+type ExecSettings struct {
+	Command string        `mapstructure:"command"` // absolute path of the program
+	Args    []string      `mapstructure:"args"`
+	Timeout time.Duration `mapstructure:"timeout"`
+	// Env lists NAME=value pairs, or a bare NAME to pass that variable on
+	// from latch's own environment (the way to hand over a secret).
+	Env []string `mapstructure:"env"`
+}
+
+// PostgresSettings configure a PostgreSQL connector.
+type PostgresSettings struct {
+	Host     string `mapstructure:"host"`
+	Port     int    `mapstructure:"port"`
+	Database string `mapstructure:"database"`
+	User     string `mapstructure:"user"`
+	// PasswordEnv or PasswordFile locate latch's own password; see Password.
+	PasswordEnv  string `mapstructure:"password_env"`
+	PasswordFile string `mapstructure:"password_file"`
+	SSLMode      string `mapstructure:"sslmode"`
+	// Mode is "role" (grant a role to the person's existing login role) or
+	// "ephemeral" (create a login role that expires with the grant).
+	Mode             string        `mapstructure:"mode"`
+	UsernameTemplate string        `mapstructure:"username_template"`
+	ConnectTimeout   time.Duration `mapstructure:"connect_timeout"`
+
+	name string
+}
+
+// Password says where latch's database password is read.
+func (s *PostgresSettings) Password() SecretRef {
+	return SecretRef{Env: s.PasswordEnv, File: s.PasswordFile, key: "connectors." + s.name + ".settings.password"}
+}
+
+// SSHCertSettings configure a connector that issues short-lived OpenSSH
+// certificates.
+type SSHCertSettings struct {
+	CAKeyFile          string   `mapstructure:"ca_key_file"`
+	PrincipalsTemplate string   `mapstructure:"principals_template"`
+	RevokedKeysFile    string   `mapstructure:"revoked_keys_file"`
+	Extensions         []string `mapstructure:"extensions"`
+}
+
+// LDAPSettings configure an LDAP connector, which adds people to groups.
+type LDAPSettings struct {
+	URL              string `mapstructure:"url"`
+	BindDN           string `mapstructure:"bind_dn"`
+	BindPasswordEnv  string `mapstructure:"bind_password_env"`
+	BindPasswordFile string `mapstructure:"bind_password_file"`
+	UserBaseDN       string `mapstructure:"user_base_dn"`
+	UserFilter       string `mapstructure:"user_filter"` // a name template
+	GroupAttribute   string `mapstructure:"group_attribute"`
+	StartTLS         bool   `mapstructure:"start_tls"`
+	CAFile           string `mapstructure:"ca_file"`
+
+	name string
+}
+
+// BindPassword says where the bind password is read.
+func (s *LDAPSettings) BindPassword() SecretRef {
+	return SecretRef{Env: s.BindPasswordEnv, File: s.BindPasswordFile, key: "connectors." + s.name + ".settings.bind_password"}
+}
+
+// WebhookSettings configure a connector that posts signed grant and revoke
+// calls to an HTTP endpoint.
+type WebhookSettings struct {
+	URL        string        `mapstructure:"url"`
+	SecretEnv  string        `mapstructure:"secret_env"`
+	SecretFile string        `mapstructure:"secret_file"`
+	Timeout    time.Duration `mapstructure:"timeout"`
+
+	name string
+}
+
+// Secret says where the signing secret is read.
+func (s *WebhookSettings) Secret() SecretRef {
+	return SecretRef{Env: s.SecretEnv, File: s.SecretFile, key: "connectors." + s.name + ".settings.secret"}
+}
+
+// connectorTypes maps each connector type to its settings struct.
+var connectorTypes = map[string]reflect.Type{
+	"exec":     reflect.TypeFor[ExecSettings](),
+	"postgres": reflect.TypeFor[PostgresSettings](),
+	"sshcert":  reflect.TypeFor[SSHCertSettings](),
+	"ldap":     reflect.TypeFor[LDAPSettings](),
+	"webhook":  reflect.TypeFor[WebhookSettings](),
+}
+
+// sshExtensions are the certificate extensions OpenSSH knows.
+var sshExtensions = []string{
+	"no-touch-required", "permit-X11-forwarding", "permit-agent-forwarding",
+	"permit-port-forwarding", "permit-pty", "permit-user-rc", "verify-required",
+}
+
+// buildConnectors checks the connectors and decodes their settings.
+func buildConnectors(ps *problems, docs []connectorDoc) []Connector {
+	var out []Connector
+	names := identity{list: "connectors", key: "name", form: slugForm,
+		missing: "name the connector so items can refer to it"}
+	for i, d := range docs {
+		path := index("connectors", i)
+		names.check(ps, i, d.Name)
+		t, known := connectorTypes[d.Type]
+		switch {
+		case d.Type == "":
+			ps.add(path+".type", "required; use one of %s", strings.Join(sortedKeys(connectorTypes), ", "))
+			continue
+		case !known:
+			ps.add(path+".type", "unknown connector type %q%s", d.Type, oneOf(d.Type, sortedKeys(connectorTypes)))
+			// Kept, without settings, so items using it are not reported too.
+			out = append(out, Connector{Name: d.Name, Type: d.Type})
+			continue
+		}
+		settings := reflect.New(t).Interface()
+		sp := path + ".settings"
+		checkKeys(ps, sp, d.Settings, t)
+		decode(ps, sp, d.Settings, settings)
+		checkSettings(ps, sp, d.Name, settings)
+		out = append(out, Connector{Name: d.Name, Type: d.Type, Settings: settings})
+	}
+	return out
+}
+
+// checkSettings checks one connector's settings and fills in defaults.
+func checkSettings(ps *problems, path, name string, settings any) {
+	switch s := settings.(type) {
+	case *ExecSettings:
+		checkExec(ps, path, s)
+	case *PostgresSettings:
+		s.name = name
+		checkPostgres(ps, path, s)
+	case *SSHCertSettings:
+		checkSSHCert(ps, path, s)
+	case *LDAPSettings:
+		s.name = name
+		checkLDAP(ps, path, s)
+	case *WebhookSettings:
+		s.name = name
+		checkWebhook(ps, path, s)
+	}
+}
+
+func checkExec(ps *problems, path string, s *ExecSettings) {
+	switch {
+	case s.Command == "":
+		ps.add(path+".command", "required; the absolute path of the program to run")
+	case !filepath.IsAbs(s.Command):
+		ps.add(path+".command", "%q is not an absolute path; give the full path so a changed PATH cannot substitute another program", s.Command)
+	}
+	s.Timeout = positiveOr(ps, path+".timeout", s.Timeout, defaultExecTimeout)
+	for i, kv := range s.Env {
+		name, value, literal := strings.Cut(kv, "=")
+		p := index(path+".env", i)
+		switch {
+		case !envName.MatchString(name):
+			ps.add(p, "%q is not NAME=value or NAME; write an environment variable name, then = and its value", kv)
+		case literal && value != "" && looksSecret(strings.ToLower(name)):
+			ps.add(p, "%s looks like a secret written into the configuration file; write just %s to pass it on from latch's environment", name, name)
+		}
+	}
+}
+
+var pgSSLModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+func checkPostgres(ps *problems, path string, s *PostgresSettings) {
+	required(ps, path+".host", s.Host, "the database server's host name")
+	required(ps, path+".database", s.Database, "the database to connect to")
+	required(ps, path+".user", s.User, "the role latch connects as; it needs CREATEROLE")
+	if s.Port == 0 {
+		s.Port = defaultPGPort
+	} else if s.Port < 1 || s.Port > 65535 {
+		ps.add(path+".port", "%d is not a TCP port; use 1 to 65535", s.Port)
+	}
+	checkSecretRef(ps, path+".password", s.Password(), false)
+	if s.SSLMode == "" {
+		s.SSLMode = defaultPGSSLMode
+	}
+	switch {
+	case !slices.Contains(pgSSLModes, s.SSLMode):
+		ps.add(path+".sslmode", "unknown sslmode %q%s", s.SSLMode, oneOf(s.SSLMode, pgSSLModes))
+	case s.SSLMode == "disable" && !isLoopback(s.Host):
+		ps.add(path+".sslmode", "disable sends the password and grants in clear to %s; use verify-full (or require)", s.Host)
+	}
+	if s.Mode == "" {
+		s.Mode = "role"
+	}
+	if modes := []string{"role", "ephemeral"}; !slices.Contains(modes, s.Mode) {
+		ps.add(path+".mode", "unknown mode %q%s", s.Mode, oneOf(s.Mode, modes))
+	}
+	s.UsernameTemplate = nameTemplate(ps, path+".username_template", s.UsernameTemplate, defaultNameTemplate)
+	s.ConnectTimeout = positiveOr(ps, path+".connect_timeout", s.ConnectTimeout, defaultPGConnTimeout)
+}
+
+func checkSSHCert(ps *problems, path string, s *SSHCertSettings) {
+	required(ps, path+".ca_key_file", s.CAKeyFile, "the file holding the certificate authority's private key")
+	s.PrincipalsTemplate = nameTemplate(ps, path+".principals_template", s.PrincipalsTemplate, defaultNameTemplate)
+	for i, ext := range s.Extensions {
+		if !slices.Contains(sshExtensions, ext) {
+			ps.add(index(path+".extensions", i), "unknown certificate extension %q%s", ext, oneOf(ext, sshExtensions))
+		}
+	}
+}
+
+func checkLDAP(ps *problems, path string, s *LDAPSettings) {
+	if u := checkURL(ps, path+".url", s.URL, "ldap", "ldaps"); u != nil && u.Scheme == "ldap" && !s.StartTLS && !isLoopback(u.Hostname()) {
+		ps.add(path+".start_tls", "ldap:// to %s without start_tls sends the bind password in clear; use ldaps:// or set start_tls: true", u.Hostname())
+	}
+	checkSecretRef(ps, path+".bind_password", s.BindPassword(), s.BindDN != "")
+	if s.BindDN == "" && s.BindPassword().Set() {
+		ps.add(path+".bind_dn", "a bind password is set but no bind_dn; set the DN latch binds as")
+	}
+	required(ps, path+".user_base_dn", s.UserBaseDN, "where people's entries are searched, e.g. ou=people,dc=example,dc=com")
+	s.UserFilter = nameTemplate(ps, path+".user_filter", s.UserFilter, defaultLDAPUserFilter)
+	if f := s.UserFilter; !strings.HasPrefix(f, "(") || !strings.HasSuffix(f, ")") {
+		ps.add(path+".user_filter", "an LDAP filter is wrapped in parentheses, e.g. (mail={{.Email}})")
+	}
+	if s.GroupAttribute == "" {
+		s.GroupAttribute = defaultGroupAttribute
+	}
+	if attrs := []string{"member", "memberUid"}; !slices.Contains(attrs, s.GroupAttribute) {
+		ps.add(path+".group_attribute", "unknown group attribute %q%s", s.GroupAttribute, oneOf(s.GroupAttribute, attrs))
+	}
+}
+
+func checkWebhook(ps *problems, path string, s *WebhookSettings) {
+	if u := checkURL(ps, path+".url", s.URL, "https", "http"); u != nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		ps.add(path+".url", "http:// to %s sends grants in clear; use https://", u.Hostname())
+	}
+	checkSecretRef(ps, path+".secret", s.Secret(), true)
+	s.Timeout = positiveOr(ps, path+".timeout", s.Timeout, defaultWebhookTimeout)
+}
+
+// checkURL parses a required URL with one of the given schemes. It returns
+// nil if there is a problem.
+func checkURL(ps *problems, path, raw string, schemes ...string) *url.URL {
+	if raw == "" {
+		ps.add(path, "required; a URL starting with %s://", schemes[0])
+		return nil
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Host == "":
+		ps.add(path, "%q is not a URL; write it like %s://host/…", raw, schemes[0])
+		return nil
+	case !slices.Contains(schemes, u.Scheme):
+		ps.add(path, "scheme %q is not supported; use %s://", u.Scheme, strings.Join(schemes, ":// or "))
+		return nil
+	case u.User != nil:
+		ps.add(path, "the URL carries credentials; remove them and use the *_env or *_file keys")
+		return nil
+	}
+	return u
+}
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// required reports an empty value.
+func required(ps *problems, path, value, what string) {
+	if value == "" {
+		ps.add(path, "required; %s", what)
+	}
+}
+
+// positiveOr returns d, or def when d is unset, reporting a negative d.
+func positiveOr(ps *problems, path string, d, def time.Duration) time.Duration {
+	if d < 0 {
+		ps.add(path, "%v is negative; give a positive duration", d)
+	}
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// nameTemplate checks a template that derives a name from a person, or
+// returns def when it is unset.
+func nameTemplate(ps *problems, path, text, def string) string {
+	if text == "" {
+		return def
+	}
+	if _, err := workflow.ParseNameTemplate(text); err != nil {
+		ps.add(path, "template %q does not work: %v; the fields are .SlackID, .Email, .LocalPart, .Manager and .Groups", text, err)
+	}
+	return text
+}
+
+// entitlementProblem checks an entitlement against what its connector can
+// grant, returning "" if it looks right.
+func entitlementProblem(c Connector, entitlement string) string {
+	switch c.Settings.(type) {
+	case *PostgresSettings:
+		if len(entitlement) > 63 {
+			return fmt.Sprintf("PostgreSQL role names have at most 63 bytes; %q has %d", entitlement, len(entitlement))
+		}
+	case *LDAPSettings:
+		if !strings.Contains(entitlement, "=") {
+			return fmt.Sprintf("an ldap entitlement is the group's DN, e.g. cn=%s,ou=groups,dc=example,dc=com", entitlement)
+		}
+	}
+	return ""
+}
