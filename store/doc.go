@@ -32,8 +32,24 @@
 //
 // Append returns once the events are on disk (bbolt fsyncs every commit).
 // All appends go through one writer goroutine that drains the queue into a
-// single transaction, so concurrent appenders share one fsync (group commit).
-// Projections registered at Open are updated in that same transaction.
+// single transaction, so concurrent appenders share one fsync (group
+// commit). The head record in the "meta" bucket names the last event and is
+// written in the same transaction.
+//
+// # Projections
+//
+// Projections registered at Open are updated in the transaction of the
+// events they derive from, so after a crash they agree with the log. Each
+// records the last event it applied and the version of its code; at Open a
+// projection that missed events catches up, and one built by another
+// version is rebuilt from the log.
+//
+// # Failures
+//
+// If a commit fails, bbolt may still have made part of it visible, so the
+// store stops taking appends (ErrFailed) until it is reopened, and then
+// continues from what is on disk. A file whose head record disagrees with
+// the end of its log is not written to (ErrInconsistent).
 //
 // # Concurrency
 //
