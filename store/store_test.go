@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -411,6 +410,8 @@ func TestCloseWithAppendsInFlight(t *testing.T) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		var acked []uint64
+		enough := make(chan struct{}) // closed at the 50th acknowledged event
+		var once sync.Once
 		for w := 0; w < 16; w++ {
 			wg.Add(1)
 			go func() {
@@ -426,23 +427,24 @@ func TestCloseWithAppendsInFlight(t *testing.T) {
 					}
 					mu.Lock()
 					acked = append(acked, got[0].Seq)
+					if len(acked) == 50 {
+						once.Do(func() { close(enough) })
+					}
 					mu.Unlock()
 				}
 			}()
 		}
-		for {
-			mu.Lock()
-			n := len(acked)
-			mu.Unlock()
-			if n >= 50 {
-				break
-			}
-			runtime.Gosched()
+		stopped := make(chan struct{})
+		go func() { wg.Wait(); close(stopped) }()
+		select {
+		case <-enough:
+		case <-stopped:
+			t.Fatalf("every appender stopped before 50 events were acknowledged")
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-		wg.Wait()
+		<-stopped
 		s2, err := Open(path, Options{ReadOnly: true})
 		if err != nil {
 			t.Fatal(err)
