@@ -96,9 +96,9 @@ func checkEvent(e *workflow.Event) error {
 	if e.Kind == "" || len(e.Kind) > MaxKindLen {
 		return fmt.Errorf("%w: kind must be 1 to %d characters", ErrInvalidEvent, MaxKindLen)
 	}
-	for _, c := range []byte(e.Kind) {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: kind may hold only a-z, 0-9, '.', '_' and '-'", ErrInvalidEvent)
+	for i, c := range []byte(e.Kind) {
+		if !(c >= 'a' && c <= 'z' || i > 0 && (c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-')) {
+			return fmt.Errorf("%w: kind must start with a-z and hold only a-z, 0-9, '.', '_' and '-'", ErrInvalidEvent)
 		}
 	}
 	for _, f := range [...]struct{ name, v string }{{"actor", e.Actor}, {"request id", e.RequestID}, {"grant id", e.GrantID}} {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/latchhq/latch/workflow"
@@ -23,8 +24,19 @@ const (
 // csvHeader names the CSV columns, in the order of the JSONL fields.
 var csvHeader = []string{"seq", "id", "time", "actor", "kind", "request_id", "grant_id", "payload", "prev_hash", "hash"}
 
+// cell keeps text that a spreadsheet would run as a formula (it starts with
+// =, +, -, @, a tab or a carriage return) from being run, by putting a ' in
+// front. Kinds and payloads (JSON objects) never start that way.
+func cell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
 // ExportedEvent is the shape of one event in an export: one JSON object per
-// line in JSONL, one row in CSV (the payload as JSON text).
+// line in JSONL, one row in CSV (the payload as JSON text; an actor or id
+// that a spreadsheet would take for a formula is prefixed with ').
 type ExportedEvent struct {
 	Seq       uint64          `json:"seq"`
 	ID        string          `json:"id"`
@@ -76,7 +88,7 @@ func (s *Store) Export(ctx context.Context, w io.Writer, f Filter, format string
 			row[0] = strconv.FormatUint(x.Seq, 10)
 			row[1] = x.ID
 			row[2] = x.Time.Format(time.RFC3339Nano)
-			row[3], row[4], row[5], row[6] = x.Actor, x.Kind, x.RequestID, x.GrantID
+			row[3], row[4], row[5], row[6] = cell(x.Actor), x.Kind, cell(x.RequestID), cell(x.GrantID)
 			row[7], row[8], row[9] = string(x.Payload), x.PrevHash, x.Hash
 			return cw.Write(row)
 		}

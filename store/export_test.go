@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchhq/latch/workflow"
 )
 
 func TestExport(t *testing.T) {
@@ -64,5 +66,33 @@ func TestExport(t *testing.T) {
 
 	if err := s.Export(ctx, &out, Filter{}, "xml"); err == nil {
 		t.Errorf("export as xml succeeded")
+	}
+}
+
+func TestExportCSVDefusesFormulas(t *testing.T) {
+	s, _ := openTemp(t, Options{})
+	ctx := context.Background()
+	if _, err := s.Append(ctx, workflow.Event{Kind: "request.submitted", Actor: "=HYPERLINK(\"http://evil\")", RequestID: "@SUM(A1)", GrantID: "-2+3"}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := s.Export(ctx, &out, Filter{}, FormatCSV); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&out).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, col := range []int{3, 5, 6} {
+		if c := rows[1][col]; !strings.HasPrefix(c, "'") {
+			t.Errorf("column %s = %q, want it prefixed with '", rows[0][col], c)
+		}
+	}
+	out.Reset()
+	if err := s.Export(ctx, &out, Filter{}, FormatJSONL); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"actor":"=HYPERLINK`) {
+		t.Errorf("JSONL changed the actor: %s", out.String())
 	}
 }

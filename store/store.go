@@ -120,6 +120,9 @@ func Open(path string, opts Options) (*Store, error) {
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: %w (another latch process is using it: stop that process first, or read through its admin API)", path, ErrLocked)
 	}
+	if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrVersionMismatch) || errors.Is(err, bolterrors.ErrChecksum) {
+		return nil, fmt.Errorf("open store %s: %w: not a bbolt file, or a damaged one (%v)", path, ErrFormat, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}

@@ -221,6 +221,9 @@ func TestAppendRejectsInvalidEvents(t *testing.T) {
 		{"no kind", workflow.Event{}},
 		{"kind with spaces", workflow.Event{Kind: "request submitted"}},
 		{"kind with a zero byte", workflow.Event{Kind: "a\x00b"}},
+		{"kind starting with a dash", workflow.Event{Kind: "-a.b"}},
+		{"kind starting with a digit", workflow.Event{Kind: "1a"}},
+		{"request id not UTF-8", workflow.Event{Kind: "a.b", RequestID: "r\xff"}},
 		{"payload not JSON", workflow.Event{Kind: "a.b", Payload: json.RawMessage(`{"a":`)}},
 		{"payload not an object", workflow.Event{Kind: "a.b", Payload: json.RawMessage(`[1,2]`)}},
 		{"actor too long", workflow.Event{Kind: "a.b", Actor: string(long)}},
@@ -354,8 +357,10 @@ func TestNotAStore(t *testing.T) {
 	if err := os.WriteFile(path, []byte("this is not a bbolt file, not at all, not even close"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(path, Options{}); err == nil {
-		t.Errorf("Open of a junk file succeeded")
+	for _, readOnly := range []bool{false, true} {
+		if _, err := Open(path, Options{ReadOnly: readOnly}); !errors.Is(err, ErrFormat) {
+			t.Errorf("Open of a junk file (read-only %v) = %v, want ErrFormat", readOnly, err)
+		}
 	}
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/latchhq/latch/store"
 	"github.com/spf13/cobra"
@@ -13,27 +12,30 @@ func newAuditCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "audit",
 		Short: "Verify and export the audit log",
-		Args:  noArgs,
+		Args:  subcommand,
+		RunE:  help,
 	}
 	cmd.AddCommand(newAuditVerifyCmd(), newAuditExportCmd())
 	return cmd
 }
 
-// dbFlag adds the --db flag, defaulting to $LATCH_STORE_PATH.
+// dbFlag adds the --db flag; openReadOnly falls back to $LATCH_STORE_PATH.
 func dbFlag(cmd *cobra.Command, path *string) {
-	cmd.Flags().StringVar(path, "db", os.Getenv("LATCH_STORE_PATH"), "the store file (default $LATCH_STORE_PATH)")
+	cmd.Flags().StringVar(path, "db", "", "the store file (default $LATCH_STORE_PATH)")
 }
 
-// openReadOnly opens the store at path for reading, with errors that say
-// what to do.
+// openReadOnly opens the store at path (or $LATCH_STORE_PATH) for reading,
+// with errors that say what to do.
 func openReadOnly(path string) (*store.Store, error) {
-	if path == "" {
+	if path = flagOrEnv(path, "LATCH_STORE_PATH"); path == "" {
 		return nil, &usageError{errors.New("no store given: pass --db FILE (or set LATCH_STORE_PATH)")}
 	}
 	s, err := store.Open(path, store.Options{ReadOnly: true})
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("%s does not exist: check --db (it is store.path in the config)", path)
+		return nil, fmt.Errorf("%w: %s; check --db (the server's store.path)", err, path)
+	case errors.Is(err, store.ErrFormat):
+		return nil, fmt.Errorf("%w; check --db: it names the server's store.path, not its configuration", err)
 	case err != nil:
 		return nil, err
 	}

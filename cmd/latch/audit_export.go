@@ -24,7 +24,11 @@ Memory use stays flat however long the log is.
 
 --since and --until take an RFC 3339 time (2026-11-01T09:00:00Z), a date
 (2026-11-01, midnight UTC) or a duration back from now (90m, 24h, 7d);
---since is inclusive, --until exclusive.`,
+--since is inclusive, --until exclusive.
+
+Export does not check the hash chain: run 'latch audit verify' for that.
+In CSV, an actor or id that a spreadsheet would run as a formula is
+prefixed with '.`,
 		Example: `  latch audit export --db /var/lib/latch/latch.db --since 7d --kind grant.revoked
   latch audit export --db latch.db --since 2026-11-01 --until 2026-11-02 --format csv`,
 		Args: noArgs,
@@ -37,6 +41,9 @@ Memory use stays flat however long the log is.
 			}
 			if f.Until, err = parseWhen(until, now); err != nil {
 				return &usageError{fmt.Errorf("--until: %w", err)}
+			}
+			if !f.Since.IsZero() && !f.Until.IsZero() && !f.Since.Before(f.Until) {
+				return &usageError{fmt.Errorf("--since %s is not before --until %s", since, until)}
 			}
 			if format != store.FormatJSONL && format != store.FormatCSV {
 				return &usageError{fmt.Errorf("--format %q: use jsonl or csv", format)}
@@ -73,6 +80,9 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	}
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, nil
+	}
+	if _, err := time.Parse("2006-01-02T15:04:05", s); err == nil {
+		return time.Time{}, fmt.Errorf("%q has no time zone: add Z for UTC (%sZ) or an offset such as +01:00", s, s)
 	}
 	d, err := config.ParseDuration(s)
 	if err != nil || d <= 0 {

@@ -69,6 +69,8 @@ func TestAuditExportUsageErrors(t *testing.T) {
 		{"--since", "yesterday"},
 		{"--until", "2026-13-40"},
 		{"--format", "xml"},
+		{"--since", "2026-11-02", "--until", "2026-11-01"},
+		{"--since", "2026-11-01T09:00:00"},
 	} {
 		r := latch(t, append([]string{"audit", "export", "--db", path}, args...)...)
 		if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, args[0]) {
@@ -96,7 +98,9 @@ func TestParseWhen(t *testing.T) {
 			t.Errorf("parseWhen(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 		}
 	}
-	if _, err := parseWhen("last tuesday", now); err == nil {
-		t.Errorf("parseWhen accepted %q", "last tuesday")
+	for _, bad := range []string{"last tuesday", "2026-11-01T09:30:00", "0s", "-5m"} {
+		if _, err := parseWhen(bad, now); err == nil {
+			t.Errorf("parseWhen accepted %q", bad)
+		}
 	}
 }

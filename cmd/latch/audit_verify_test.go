@@ -64,14 +64,21 @@ func TestAuditVerifyErrors(t *testing.T) {
 		{"no --db", []string{"audit", "verify"}, exitUsage, "--db"},
 		{"missing file", []string{"audit", "verify", "--db", filepath.Join(t.TempDir(), "nope.db")}, exitFailure, "does not exist"},
 		{"held by a server", []string{"audit", "verify", "--db", held}, exitFailure, "another latch process"},
+		{"not a store", []string{"audit", "verify", "--db", "../../config.example.yaml"}, exitFailure, "check --db"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("LATCH_STORE_PATH", "")
 			r := latch(t, tt.args...)
 			if r.code != tt.wantCode || !strings.Contains(r.stderr, tt.wantErr) {
 				t.Errorf("got %+v, want exit %d and %q on stderr", r, tt.wantCode, tt.wantErr)
 			}
 		})
+	}
+}
+
+func TestAuditVerifyStorePathFromEnvironment(t *testing.T) {
+	t.Setenv("LATCH_STORE_PATH", newStore(t, 3))
+	if r := latch(t, "audit", "verify"); r.code != exitOK || !strings.HasPrefix(r.stdout, "ok: 3 events") {
+		t.Errorf("verify with LATCH_STORE_PATH = %+v", r)
 	}
 }

@@ -3,15 +3,14 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/latchhq/latch/config"
 	"github.com/spf13/cobra"
 )
 
-// configFlag adds the --config flag, defaulting to $LATCH_CONFIG.
+// configFlag adds the --config flag; commands fall back to $LATCH_CONFIG.
 func configFlag(cmd *cobra.Command, path *string) {
-	cmd.Flags().StringVar(path, "config", os.Getenv("LATCH_CONFIG"), "the configuration file (default $LATCH_CONFIG)")
+	cmd.Flags().StringVar(path, "config", "", "the configuration file (default $LATCH_CONFIG)")
 }
 
 func newCheckCmd() *cobra.Command {
@@ -27,7 +26,7 @@ one line per problem (file:line: key.path: what is wrong; what to do) and
 exits 1. Secrets are not read.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if path == "" {
+			if path = flagOrEnv(path, "LATCH_CONFIG"); path == "" {
 				return &usageError{errors.New("no configuration given: pass --config FILE (or set LATCH_CONFIG)")}
 			}
 			c, err := config.Load(path)

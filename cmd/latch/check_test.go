@@ -71,7 +71,6 @@ policies:
 }
 
 func TestCheckUsage(t *testing.T) {
-	t.Setenv("LATCH_CONFIG", "")
 	if r := latch(t, "check"); r.code != exitUsage || !strings.Contains(r.stderr, "--config") {
 		t.Errorf("check without --config = %+v", r)
 	}

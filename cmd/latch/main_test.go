@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -53,15 +55,43 @@ func newStore(t *testing.T, n int) string {
 	return path
 }
 
-func TestUnknownCommandIsAUsageError(t *testing.T) {
-	r := latch(t, "frobnicate")
-	if r.code != exitFailure && r.code != exitUsage {
-		t.Errorf("exit code %d for an unknown command", r.code)
+func TestMain(m *testing.M) {
+	// The tests set what they need; nothing from the caller's environment
+	// may change what latch does under test.
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "LATCH_") || strings.HasPrefix(k, "SLACK_") {
+			os.Unsetenv(k)
+		}
 	}
-	if r.stderr == "" {
-		t.Errorf("nothing said about an unknown command")
+	os.Exit(m.Run())
+}
+
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantHelp string // the command whose help the message points to
+	}{
+		{[]string{"frobnicate"}, "latch --help"},
+		{[]string{"audit", "frobnicate"}, "latch audit --help"},
+		{[]string{"version", "--bogus"}, "latch version --help"},
+		{[]string{"audit", "verify", "extra"}, "latch audit verify --help"},
 	}
-	if r := latch(t, "version", "--bogus"); r.code != exitUsage {
-		t.Errorf("unknown flag: exit code %d, want %d", r.code, exitUsage)
+	for _, tt := range tests {
+		r := latch(t, tt.args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, tt.wantHelp) {
+			t.Errorf("latch %v = %+v, want exit %d pointing to %q", tt.args, r, exitUsage, tt.wantHelp)
+		}
+	}
+}
+
+func TestGroupCommandsShowHelp(t *testing.T) {
+	for _, args := range [][]string{nil, {"audit"}} {
+		r := latch(t, args...)
+		if r.code != exitOK || !strings.Contains(r.stdout, "Available Commands") {
+			t.Errorf("latch %v = %+v, want its help", args, r)
+		}
+		if strings.Contains(r.stdout, "completion") {
+			t.Errorf("latch %v offers a completion command", args)
+		}
 	}
 }

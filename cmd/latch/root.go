@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -34,7 +35,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	var exit *exitError
 	var usage *usageError
 	switch {
@@ -43,7 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.As(err, &exit):
 		return exit.code
 	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "latch: %v\nRun 'latch --help' for usage.\n", err)
+		fmt.Fprintf(stderr, "latch: %v\nRun '%s --help' for usage.\n", err, cmd.CommandPath())
 		return exitUsage
 	default:
 		fmt.Fprintf(stderr, "latch: %v\n", err)
@@ -59,12 +60,28 @@ func newRootCmd() *cobra.Command {
 		Long: `latch grants time-bound access to databases, servers and groups after
 approval in Slack, revokes it when it expires, and records every step in a
 hash-chained audit log.`,
+		Args:          subcommand,
+		RunE:          help,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(newVersionCmd(), newCheckCmd(), newAuditCmd())
 	return root
+}
+
+// help prints a command's help; it runs for a command that only groups
+// others when it is given none.
+func help(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+
+// subcommand rejects what is not one of a group command's subcommands (cobra
+// only gets here with arguments it could not match).
+func subcommand(cmd *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return &usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+	}
+	return nil
 }
 
 // noArgs rejects positional arguments as a usage error.
@@ -73,4 +90,13 @@ func noArgs(_ *cobra.Command, args []string) error {
 		return &usageError{fmt.Errorf("unexpected argument %q", args[0])}
 	}
 	return nil
+}
+
+// flagOrEnv returns a flag's value, or the environment variable's when the
+// flag was not given.
+func flagOrEnv(value, env string) string {
+	if value != "" {
+		return value
+	}
+	return os.Getenv(env)
 }
