@@ -11,7 +11,7 @@ var itemKinds = []string{string(workflow.KindEntitlement), string(workflow.KindB
 
 // buildCatalogue checks the items and builds the catalogue. Items with
 // problems are left out of it.
-func buildCatalogue(ps *problems, doc catalogueDoc, connectors []Connector, policies map[string]*workflow.Policy, reach map[string][]stageReach, pp people) *workflow.Catalogue {
+func buildCatalogue(ps *problems, doc catalogueDoc, connectors []Connector, policies map[string]*workflow.Policy, reaches map[string]policyReach, pp people) *workflow.Catalogue {
 	byName := make(map[string]Connector, len(connectors))
 	var connectorNames []string
 	for _, c := range connectors {
@@ -25,6 +25,9 @@ func buildCatalogue(ps *problems, doc catalogueDoc, connectors []Connector, poli
 		missing: "a short stable id such as prod-db-readonly, used in commands and the audit log"}
 	names := identity{list: "catalogue.items", key: "name",
 		missing: "the name people search for and see in requests"}
+	if len(doc.Items) == 0 {
+		ps.add("catalogue.items", "required; list at least one item people can request, with its targets and policy")
+	}
 	for i, d := range doc.Items {
 		path := index("catalogue.items", i)
 		uniqueID := ids.check(ps, i, d.ID)
@@ -83,7 +86,7 @@ func buildCatalogue(ps *problems, doc catalogueDoc, connectors []Connector, poli
 			}
 		}
 		if p, ok := policies[d.Policy]; ok {
-			checkOwnersReach(ps, path+".owners", it, p, reach[d.Policy])
+			checkOwnersReach(ps, path+".owners", it, p, reaches[d.Policy])
 		}
 		if uniqueID {
 			items = append(items, it)
@@ -98,21 +101,23 @@ func buildCatalogue(ps *problems, doc catalogueDoc, connectors []Connector, poli
 }
 
 // checkOwnersReach reports the stages of an item's policy that ask the
-// item's owners and need more approvals than the stage can gather.
-func checkOwnersReach(ps *problems, path string, it workflow.Item, p *workflow.Policy, reach []stageReach) {
-	for s, r := range reach {
-		if !r.owners || !r.countable {
+// item's owners and cannot gather the approvals they need.
+func checkOwnersReach(ps *problems, path string, it workflow.Item, p *workflow.Policy, pr policyReach) {
+	for s, rc := range pr.stages {
+		if !rc.owners || !rc.known {
 			continue
 		}
-		n := r.count(it.Owners)
-		if n >= r.required {
-			continue
-		}
-		stage := p.Approval.Stages[s].Name
-		if len(it.Owners) == 0 {
-			ps.add(path, "policy %q asks the item's owners in stage %q, but the item has none; list its owners", p.Name, stage)
-		} else {
-			ps.add(path, "policy %q stage %q needs %d approvals, but with this item's %d owner(s) only %d people can approve; add owners or lower required", p.Name, stage, r.required, len(it.Owners), n)
+		stage := p.Approval.Stages[s]
+		switch n := rc.most(it.Owners); {
+		case n >= stage.Required:
+			if msg := pr.short(stage, rc, it.Owners); msg != "" {
+				ps.add(path, "under policy %q, %s", p.Name, msg)
+			}
+		case len(it.Owners) == 0:
+			ps.add(path, "policy %q asks the item's owners in stage %q, but the item has none; list its owners", p.Name, stage.Name)
+		default:
+			ps.add(path, "policy %q stage %q needs %s, but with this item's %s %s can approve; add owners or lower required",
+				p.Name, stage.Name, plural(stage.Required, "approval"), plural(len(it.Owners), "owner"), onlyPeople(n))
 		}
 	}
 }

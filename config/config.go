@@ -8,26 +8,16 @@
 package config
 
 import (
-	"bytes"
 	"cmp"
-	"fmt"
-	"maps"
 	"net"
 	"os"
-	"reflect"
 	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
-	"github.com/spf13/viper"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/latchhq/latch/workflow"
 )
-
-// EnvPrefix starts the name of every environment variable that overrides a
-// key: store.path is overridden by LATCH_STORE_PATH.
-const EnvPrefix = "LATCH_"
 
 // Config is a loaded, valid configuration.
 type Config struct {
@@ -54,41 +44,40 @@ func (c *Config) Connector(name string) (Connector, bool) {
 }
 
 // Load reads the YAML file at path, applies environment overrides and
-// checks the result. A file that cannot be read or parsed gives a
-// *FileError; a configuration with problems gives an *InvalidError listing
-// all of them.
+// checks the result. A file that cannot be read, is not YAML or is not a
+// mapping gives a *FileError; a configuration with problems gives an
+// *InvalidError listing all of them.
 func Load(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &FileError{File: path, Err: err}
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &FileError{File: path, Err: err}
-	}
-	if len(root.Content) > 0 && root.Content[0].Kind != yaml.MappingNode && root.Content[0].Tag != "!!null" {
-		return nil, &FileError{File: path, Err: fmt.Errorf("line %d: the top level must be a mapping of keys such as slack, store and policies", root.Content[0].Line)}
-	}
-	v := viper.New()
-	v.SetConfigType("yaml")
-	for _, key := range envKeys() {
-		if err := v.BindEnv(key, EnvVar(key)); err != nil {
-			return nil, fmt.Errorf("bind %s: %w", key, err)
-		}
-	}
-	if err := v.ReadConfig(bytes.NewReader(data)); err != nil {
-		return nil, &FileError{File: path, Err: err}
-	}
-
 	ps := &problems{}
-	lines := scanYAML(ps, &root)
-	cfg := build(ps, v.AllSettings())
-	if len(ps.list) > 0 {
-		for i := range ps.list {
-			ps.list[i].Line = lineOf(lines, ps.list[i].Path)
+	tree, lines, err := readYAML(ps, path, data)
+	if err != nil {
+		return nil, err
+	}
+	var cfg *Config
+	if len(tree) == 0 {
+		ps.add("", "the file is empty; a configuration needs at least directory.users, connectors, catalogue.items, policies and channels.security: start from config.example.yaml")
+	} else {
+		from, err := applyEnv(tree)
+		if err != nil {
+			return nil, err
 		}
+		cfg = build(ps, tree)
+		checkEnv(ps, cfg)
+		for i, p := range ps.list {
+			if env := envOf(from, p.Path); env != "" {
+				ps.list[i].Env, ps.list[i].Line = env, 0
+			} else if p.Line == 0 {
+				ps.list[i].Line = lineOf(lines, p.Path)
+			}
+		}
+	}
+	if len(ps.list) > 0 {
 		slices.SortStableFunc(ps.list, func(a, b Problem) int {
-			return cmp.Or(cmp.Compare(a.Line, b.Line), strings.Compare(a.Path, b.Path))
+			return cmp.Or(cmp.Compare(a.Line, b.Line), strings.Compare(a.Path, b.Path), strings.Compare(a.Env, b.Env))
 		})
 		return nil, &InvalidError{File: path, Problems: ps.list}
 	}
@@ -96,52 +85,16 @@ func Load(path string) (*Config, error) {
 	return cfg, nil
 }
 
-// EnvVar returns the environment variable that overrides a key.
-func EnvVar(key string) string {
-	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
-}
-
-// envKeys returns the keys environment variables can override: every
-// single value reached from the top through mappings alone.
-func envKeys() []string {
-	var keys []string
-	var walk func(prefix string, t reflect.Type)
-	walk = func(prefix string, t reflect.Type) {
-		fields := fieldKeys(t)
-		for _, k := range sortedKeys(fields) {
-			switch ft := fields[k]; ft.Kind() {
-			case reflect.Struct:
-				walk(joinPath(prefix, k), ft)
-			case reflect.String, reflect.Bool, reflect.Int, reflect.Int64:
-				keys = append(keys, joinPath(prefix, k))
-			}
-		}
-	}
-	walk("", reflect.TypeFor[document]())
-	return keys
-}
-
 // build checks the settings and converts them.
 func build(ps *problems, raw map[string]any) *Config {
 	var doc document
-	checkKeys(ps, "", raw, reflect.TypeFor[document]())
-	// Policies are decoded one by one: mapstructure drops a whole map entry
-	// when one of its values is wrong, and the rest of the policy would then
-	// go unchecked.
-	rest := maps.Clone(raw)
-	delete(rest, "policies")
-	decode(ps, "", rest, &doc)
-	doc.Policies = make(map[string]policyDoc)
-	switch rp := raw["policies"].(type) {
-	case nil:
-	case map[string]any:
-		for name, v := range rp {
-			var pd policyDoc
-			decode(ps, "policies."+name, v, &pd)
-			doc.Policies[name] = pd
+	decode(ps, "", raw, &doc)
+	if rp, ok := raw["policies"].(map[string]any); ok {
+		for _, name := range sortedKeys(rp) {
+			if m, isMap := rp[name].(map[string]any); rp[name] == nil || isMap && len(m) == 0 {
+				ps.addOnly("policies."+name, "empty; a policy needs at least duration.max and approval.stages")
+			}
 		}
-	default:
-		ps.addTyped("policies", "wrong type: want a mapping of policy names to policies")
 	}
 
 	cfg := &Config{Slack: doc.Slack, Store: doc.Store, Log: doc.Log, Admin: doc.Admin, Channels: doc.Channels}
@@ -154,9 +107,9 @@ func build(ps *problems, raw map[string]any) *Config {
 	checkAdmin(ps, &cfg.Admin, pp)
 	checkChannels(ps, cfg.Channels)
 
-	var reach map[string][]stageReach
-	cfg.Policies, reach = buildPolicies(policyRefs{ps: ps, people: pp, dir: cfg.Directory, channels: cfg.Channels}, doc.Policies)
-	cfg.Catalogue = buildCatalogue(ps, doc.Catalogue, cfg.Connectors, cfg.Policies, reach, pp)
+	var reaches map[string]policyReach
+	cfg.Policies, reaches = buildPolicies(policyRefs{ps: ps, people: pp, dir: cfg.Directory, channels: cfg.Channels}, doc.Policies)
+	cfg.Catalogue = buildCatalogue(ps, doc.Catalogue, cfg.Connectors, cfg.Policies, reaches, pp)
 
 	breakGlass := false
 	for _, p := range cfg.Policies {
@@ -217,15 +170,14 @@ func checkAdmin(ps *problems, a *Admin, pp people) {
 }
 
 func checkChannels(ps *problems, c Channels) {
-	if c.Security != "" && !slackChannelID.MatchString(c.Security) {
-		ps.add("channels.security", "%q is not a Slack channel id; use the id (C…), found in the channel's details", c.Security)
+	if msg := channelForm(c.Security); c.Security != "" && msg != "" {
+		ps.add("channels.security", "%s", msg)
 	}
 	for i, ch := range c.BreakGlass {
 		p := index("channels.breakglass", i)
-		switch {
-		case !slackChannelID.MatchString(ch):
-			ps.add(p, "%q is not a Slack channel id; use the id (C…), found in the channel's details", ch)
-		case slices.Index(c.BreakGlass, ch) < i:
+		if msg := channelForm(ch); msg != "" {
+			ps.add(p, "%s", msg)
+		} else if slices.Index(c.BreakGlass, ch) < i {
 			ps.add(p, "channel %s is listed twice; remove one", ch)
 		}
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
@@ -38,20 +39,23 @@ catalogue:
     - {id: db, name: Database, owners: [U0DBA], targets: [{connector: pg, entitlement: ro}], policy: std}
 policies:
   std:
+    visible_to: [eng]
     duration: {max: 8h}
     approval:
       stages:
         - approvers: [manager]
 `
 
-// isolateEnv clears every variable Load reads, so the tests do not depend
-// on the environment they run in.
+// isolateEnv clears every variable Load reads or checks, so the tests do
+// not depend on the environment they run in.
 func isolateEnv(t *testing.T) {
 	t.Helper()
-	for _, key := range envKeys() {
-		t.Setenv(EnvVar(key), "")
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, EnvPrefix) {
+			t.Setenv(name, "")
+		}
 	}
-	for _, name := range []string{envAppToken, envBotToken, envAdminToken} {
+	for _, name := range []string{envAppToken, envBotToken} {
 		t.Setenv(name, "")
 	}
 }
@@ -219,7 +223,7 @@ policies:
       stages:
         - {}
         - name: dba
-          approvers: [owners, group:dba, user:ana@example.com]
+          approvers: [owners, group:dba, user:boss@example.com]
           required: 2
 `))
 	p := cfg.Policies["std"]
@@ -234,7 +238,7 @@ policies:
 	if len(stages) != 2 || stages[0].Name != "stage 1" || stages[0].Required != 1 || stages[1].Required != 2 {
 		t.Fatalf("Stages = %+v, want stage 1 (required 1) and dba (required 2)", stages)
 	}
-	if got, want := stages[1].Approvers[2], (workflow.Approver{Kind: workflow.ApproverUser, Ref: "U0ANA"}); got != want {
+	if got, want := stages[1].Approvers[2], (workflow.Approver{Kind: workflow.ApproverUser, Ref: "U0BOSS"}); got != want {
 		t.Errorf("user approver = %+v, want the email resolved to %+v", got, want)
 	}
 	if !p.Extension.RequiresApproval || p.Extension.MaxTotal != 24*time.Hour {
@@ -255,7 +259,7 @@ policies:
 		t.Fatalf("connector pg missing")
 	}
 	s, ok := pg.Settings.(*PostgresSettings)
-	if !ok || s.Port != 5432 || s.SSLMode != "verify-full" || s.Mode != "role" || s.Password().Env != "PG_PASSWORD" {
+	if !ok || s.Port != 5432 || s.SSLMode != "verify-full" || s.Mode != "role" || s.Password.Env != "PG_PASSWORD" {
 		t.Errorf("pg settings = %+v, want defaults filled in", pg.Settings)
 	}
 	if cfg.Store.Path != DefaultStorePath || cfg.Admin.Listen != DefaultAdminListen || cfg.Slack.APIURL != DefaultSlackAPIURL || cfg.Log.Level != DefaultLogLevel {
@@ -327,23 +331,29 @@ func TestLoadFileErrors(t *testing.T) {
 		t.Errorf("Load(missing) error = %v, want a *FileError for %s wrapping fs.ErrNotExist", err, missing)
 	}
 
-	bad := writeFile(t, "bad.yaml", "store:\n  path: a\n    oops: [\n")
-	_, err = Load(bad)
-	if !errors.As(err, &fe) || fe.File != bad {
-		t.Fatalf("Load(bad) error = %v, want a *FileError for %s", err, bad)
+	tests := []struct {
+		name, content string
+		line          int
+		syntax        bool // wraps ErrSyntax
+	}{
+		{"not YAML", "store:\n  path: a\n    oops: [\n", 3, true},
+		{"unclosed quote", "log:\n  level: 'info\n", 2, true},
+		{"a list", "- store\n", 1, false},
+		{"a scalar", "\n\nlatch\n", 3, false},
 	}
-	if !strings.Contains(err.Error(), "line 3") {
-		t.Errorf("Load(bad) error = %q, want the YAML line", err)
-	}
-
-	dup := writeFile(t, "dup.yaml", "store: {path: a}\nstore: {path: b}\n")
-	if _, err := Load(dup); !errors.As(err, &fe) {
-		t.Errorf("Load(duplicate key) error = %v, want a *FileError", err)
-	}
-
-	list := writeFile(t, "list.yaml", "- store\n")
-	if _, err := Load(list); !errors.As(err, &fe) || !strings.Contains(err.Error(), "line 1") {
-		t.Errorf("Load(a list) error = %v, want a *FileError naming line 1", err)
+	for _, tt := range tests {
+		path := writeFile(t, "bad.yaml", tt.content)
+		_, err := Load(path)
+		if !errors.As(err, &fe) || fe.File != path {
+			t.Errorf("%s: Load error = %v, want a *FileError for %s", tt.name, err, path)
+			continue
+		}
+		if fe.Line != tt.line || errors.Is(err, ErrSyntax) != tt.syntax {
+			t.Errorf("%s: Load error = %v at line %d, want line %d, syntax error %v", tt.name, err, fe.Line, tt.line, tt.syntax)
+		}
+		if want := fmt.Sprintf("%s:%d: ", path, tt.line); !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%s: Error() = %q, want it to start with %q", tt.name, err, want)
+		}
 	}
 }
 
@@ -375,9 +385,148 @@ func TestEnvOverrides(t *testing.T) {
 func TestEnvOverrideIsValidated(t *testing.T) {
 	isolateEnv(t)
 	t.Setenv("LATCH_LOG_LEVEL", "loud")
-	got := problemsOf(t, baseYAML)
-	if !slices.Contains(paths(got), "log.level") {
-		t.Errorf("problems %v lack log.level", paths(got))
+	got := problemsOf(t, patched(t, `log: {level: info}`))
+	if len(got) != 1 {
+		t.Fatalf("problems = %v, want one about log.level", got)
+	}
+	if p := got[0]; p.Path != "log.level" || p.Env != "LATCH_LOG_LEVEL" || p.Line != 0 {
+		t.Errorf("problem = %+v, want log.level from LATCH_LOG_LEVEL, with no file line", p)
+	}
+	if s := got[0].String(); !strings.HasPrefix(s, "log.level (from LATCH_LOG_LEVEL): ") {
+		t.Errorf("String() = %q, want it to name the variable", s)
+	}
+}
+
+func TestUnknownEnvVariables(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     string // a variable set to "x"
+		suggest string // the variable suggested, if any
+	}{
+		{"misspelt key", "LATCH_STORE_PATHH", "LATCH_STORE_PATH"},
+		{"missing separator", "LATCH_LOGLEVEL", "LATCH_LOG_LEVEL"},
+		{"key that cannot be overridden", "LATCH_POLICIES_STD_DURATION_MAX", ""},
+		{"read elsewhere", "LATCH_CONFIG", ""},
+		{"used by tests", "LATCH_INTEGRATION", ""},
+		{"named by password_env", "LATCH_PG_PASSWORD", ""},
+		{"passed on to a program", "LATCH_FLAGS", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			isolateEnv(t)
+			t.Setenv(tt.env, "x")
+			got := problemsOf(t, patched(t, `connectors: [{settings: {password_env: LATCH_PG_PASSWORD}}, {settings: {env: [LATCH_FLAGS]}}]`))
+			unknown := !slices.Contains(slices.Concat(otherEnv, []string{"LATCH_PG_PASSWORD", "LATCH_FLAGS"}), tt.env)
+			if !unknown {
+				if len(got) > 0 {
+					t.Errorf("problems = %v, want none", got)
+				}
+				return
+			}
+			if len(got) != 1 || got[0].Env != tt.env || got[0].Path != "" {
+				t.Fatalf("problems = %+v, want one about %s alone", got, tt.env)
+			}
+			if tt.suggest != "" && !strings.Contains(got[0].Message, `did you mean "`+tt.suggest+`"?`) {
+				t.Errorf("message %q does not suggest %s", got[0].Message, tt.suggest)
+			}
+		})
+	}
+}
+
+// edit returns baseYAML with old replaced by new; old must be there.
+func edit(t *testing.T, old, new string) string {
+	t.Helper()
+	if !strings.Contains(baseYAML, old) {
+		t.Fatalf("baseYAML lacks %q", old)
+	}
+	return strings.Replace(baseYAML, old, new, 1)
+}
+
+// TestRulesOfTheFileItself checks what patches cannot express: keys
+// without values, keys given twice, anchors and merges.
+func TestRulesOfTheFileItself(t *testing.T) {
+	isolateEnv(t)
+	const spare = "  spare: {visible_to: [eng], duration: {max: 1h}, approval: {stages: [{approvers: [manager]}]}}\n"
+	tests := []struct {
+		name    string
+		content string
+		want    []string
+	}{
+		{"empty key of the wrong name", baseYAML + "catalog:\n", []string{"catalog"}},
+		{"empty policy", strings.Replace(edit(t, "policies:\n", "policies:\n  two-person:\n"), "policy: std}", "policy: two-person}", 1), []string{"policies.two-person"}},
+		{"empty mapping for a policy", strings.Replace(edit(t, "policies:\n", "policies:\n  two-person: {}\n"), "policy: std}", "policy: two-person}", 1), []string{"policies.two-person"}},
+		{"policy given twice", edit(t, "policies:\n", "policies:\n"+spare+spare), []string{"policies.spare"}},
+		{"key given twice, and other problems", edit(t, "policies:\n", "log: {level: loud}\npolicies:\n"+spare+spare), []string{"log.level", "policies.spare"}},
+		{"anchors and merge keys", edit(t, "  std:\n", "  std: &std\n    description: std\n") + "  other:\n    <<: *std\n    description: other\n", nil},
+		{"merge key of a list", baseYAML + "  other:\n    <<: [{visible_to: [eng]}, {visible_to: [dba], duration: {max: 1h}}]\n    approval: {stages: [{approvers: [manager]}]}\n", nil},
+		{"anchor holder", "x-eng: &eng [eng]\n" + edit(t, "visible_to: [eng]", "visible_to: *eng"), nil},
+		{"merge of a scalar", baseYAML + "  other:\n    <<: 5\n    description: x\n", []string{"policies.other.<<", "policies.other.approval.stages", "policies.other.duration.max"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := problemsOf(t, tt.content)
+			if !slices.Equal(sorted(paths(got)), sorted(tt.want)) {
+				t.Errorf("problems = %v, want them at exactly %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDuplicateKeyLines(t *testing.T) {
+	isolateEnv(t)
+	content := "store: {path: a}\n" + baseYAML + "store: {path: b}\n"
+	got := problemsOf(t, content)
+	second := strings.Count(content, "\n")
+	if len(got) != 1 || got[0].Path != "store" || got[0].Line != second {
+		t.Errorf("problems = %+v, want one for store, at its second line %d", got, second)
+	}
+}
+
+func TestMergedPolicy(t *testing.T) {
+	isolateEnv(t)
+	cfg := mustLoad(t, edit(t, "  std:\n", "  std: &std\n")+"  other:\n    <<: *std\n    duration: {max: 2h}\n")
+	other, std := cfg.Policies["other"], cfg.Policies["std"]
+	if other == nil || other.Duration.Max != 2*time.Hour || len(other.Approval.Stages) != 1 || !slices.Equal(other.VisibleTo, std.VisibleTo) {
+		t.Errorf("policy other = %+v, want std's with max 2h", other)
+	}
+}
+
+func TestEmptyFile(t *testing.T) {
+	isolateEnv(t)
+	for _, content := range []string{"", "# nothing yet\n", "---\n", "{}\n"} {
+		got := problemsOf(t, content)
+		if len(got) != 1 || got[0].Path != "" {
+			t.Errorf("problems of %q = %v, want one about the whole file", content, got)
+		}
+	}
+}
+
+// TestSecretsNotRepeated checks that a problem about a value that may be a
+// secret does not repeat the value.
+func TestSecretsNotRepeated(t *testing.T) {
+	isolateEnv(t)
+	const secret = "Sup3r-S3cret"
+	tests := []struct {
+		patch, path string
+	}{
+		{`connectors: [{settings: {password_env: "Sup3r-S3cret!"}}]`, "connectors[0].settings.password_env"},
+		{`slack: {api_url: "https://bot:Sup3r-S3cret@slack.example.com/api/"}`, "slack.api_url"},
+		{`slack: {api_url: "https://bot:Sup3r-S3cret@sla ck/api/"}`, "slack.api_url"},
+		{`slack: {api_url: "bot:Sup3r-S3cret@slack"}`, "slack.api_url"},
+		{`connectors: [{}, {settings: {env: ["1DB_PASS=Sup3r-S3cret"]}}]`, "connectors[1].settings.env[0]"},
+		{`connectors: [{}, {settings: {env: ["DB_PASS=Sup3r-S3cret"]}}]`, "connectors[1].settings.env[0]"},
+		{`connectors: [{}, {settings: {args: [--token, Sup3r-S3cret]}}]`, "connectors[1].settings.args[1]"},
+	}
+	for _, tt := range tests {
+		got := problemsOf(t, patched(t, tt.patch))
+		if !slices.Contains(paths(got), tt.path) {
+			t.Errorf("%s: problems = %v, want one at %s", tt.patch, got, tt.path)
+		}
+		for _, p := range got {
+			if strings.Contains(p.Message, secret) {
+				t.Errorf("%s: problem %q repeats the secret", tt.patch, p)
+			}
+		}
 	}
 }
 

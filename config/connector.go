@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -24,81 +25,68 @@ type Connector struct {
 
 // ExecSettings configure a connector that runs a program to grant and revoke.
 type ExecSettings struct {
-	Command string        `mapstructure:"command"` // absolute path of the program
-	Args    []string      `mapstructure:"args"`
-	Timeout time.Duration `mapstructure:"timeout"`
+	Command string        `yaml:"command"` // absolute path of the program
+	Args    []string      `yaml:"args"`
+	Timeout time.Duration `yaml:"timeout"`
 	// Env lists NAME=value pairs, or a bare NAME to pass that variable on
 	// from latch's own environment (the way to hand over a secret).
-	Env []string `mapstructure:"env"`
+	Env []string `yaml:"env"`
 }
 
 // PostgresSettings configure a PostgreSQL connector.
 type PostgresSettings struct {
-	Host     string `mapstructure:"host"`
-	Port     int    `mapstructure:"port"`
-	Database string `mapstructure:"database"`
-	User     string `mapstructure:"user"`
-	// PasswordEnv or PasswordFile locate latch's own password; see Password.
-	PasswordEnv  string `mapstructure:"password_env"`
-	PasswordFile string `mapstructure:"password_file"`
-	SSLMode      string `mapstructure:"sslmode"`
+	// Host is a host name, or the directory of a Unix socket (/var/run/postgresql).
+	Host     string `yaml:"host"`
+	Port     int    `yaml:"port"`
+	Database string `yaml:"database"`
+	User     string `yaml:"user"`
+	// PasswordEnv or PasswordFile locate latch's own password; Password
+	// reads it.
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
+	SSLMode      string `yaml:"sslmode"`
 	// Mode is "role" (grant a role to the person's existing login role) or
 	// "ephemeral" (create a login role that expires with the grant).
-	Mode             string        `mapstructure:"mode"`
-	UsernameTemplate string        `mapstructure:"username_template"`
-	ConnectTimeout   time.Duration `mapstructure:"connect_timeout"`
+	Mode             string        `yaml:"mode"`
+	UsernameTemplate string        `yaml:"username_template"`
+	ConnectTimeout   time.Duration `yaml:"connect_timeout"`
 
-	name string
-}
-
-// Password says where latch's database password is read.
-func (s *PostgresSettings) Password() SecretRef {
-	return SecretRef{Env: s.PasswordEnv, File: s.PasswordFile, key: "connectors." + s.name + ".settings.password"}
+	Password SecretRef `yaml:"-"` // where latch's password is read
 }
 
 // SSHCertSettings configure a connector that issues short-lived OpenSSH
 // certificates.
 type SSHCertSettings struct {
-	CAKeyFile          string   `mapstructure:"ca_key_file"`
-	PrincipalsTemplate string   `mapstructure:"principals_template"`
-	RevokedKeysFile    string   `mapstructure:"revoked_keys_file"`
-	Extensions         []string `mapstructure:"extensions"`
+	CAKeyFile          string   `yaml:"ca_key_file"`
+	PrincipalsTemplate string   `yaml:"principals_template"`
+	RevokedKeysFile    string   `yaml:"revoked_keys_file"`
+	Extensions         []string `yaml:"extensions"`
 }
 
 // LDAPSettings configure an LDAP connector, which adds people to groups.
 type LDAPSettings struct {
-	URL              string `mapstructure:"url"`
-	BindDN           string `mapstructure:"bind_dn"`
-	BindPasswordEnv  string `mapstructure:"bind_password_env"`
-	BindPasswordFile string `mapstructure:"bind_password_file"`
-	UserBaseDN       string `mapstructure:"user_base_dn"`
-	UserFilter       string `mapstructure:"user_filter"` // a name template
-	GroupAttribute   string `mapstructure:"group_attribute"`
-	StartTLS         bool   `mapstructure:"start_tls"`
-	CAFile           string `mapstructure:"ca_file"`
+	URL              string `yaml:"url"`
+	BindDN           string `yaml:"bind_dn"`
+	BindPasswordEnv  string `yaml:"bind_password_env"`
+	BindPasswordFile string `yaml:"bind_password_file"`
+	UserBaseDN       string `yaml:"user_base_dn"`
+	UserFilter       string `yaml:"user_filter"` // a name template
+	GroupAttribute   string `yaml:"group_attribute"`
+	StartTLS         bool   `yaml:"start_tls"`
+	CAFile           string `yaml:"ca_file"`
 
-	name string
-}
-
-// BindPassword says where the bind password is read.
-func (s *LDAPSettings) BindPassword() SecretRef {
-	return SecretRef{Env: s.BindPasswordEnv, File: s.BindPasswordFile, key: "connectors." + s.name + ".settings.bind_password"}
+	BindPassword SecretRef `yaml:"-"` // where the bind password is read
 }
 
 // WebhookSettings configure a connector that posts signed grant and revoke
 // calls to an HTTP endpoint.
 type WebhookSettings struct {
-	URL        string        `mapstructure:"url"`
-	SecretEnv  string        `mapstructure:"secret_env"`
-	SecretFile string        `mapstructure:"secret_file"`
-	Timeout    time.Duration `mapstructure:"timeout"`
+	URL        string        `yaml:"url"`
+	SecretEnv  string        `yaml:"secret_env"`
+	SecretFile string        `yaml:"secret_file"`
+	Timeout    time.Duration `yaml:"timeout"`
 
-	name string
-}
-
-// Secret says where the signing secret is read.
-func (s *WebhookSettings) Secret() SecretRef {
-	return SecretRef{Env: s.SecretEnv, File: s.SecretFile, key: "connectors." + s.name + ".settings.secret"}
+	Secret SecretRef `yaml:"-"` // where the signing secret is read
 }
 
 // connectorTypes maps each connector type to its settings struct.
@@ -110,20 +98,25 @@ var connectorTypes = map[string]reflect.Type{
 	"webhook":  reflect.TypeFor[WebhookSettings](),
 }
 
-// sshExtensions are the certificate extensions OpenSSH knows.
+// sshExtensions are the certificate extensions OpenSSH knows. Others are
+// written name@domain.
 var sshExtensions = []string{
 	"no-touch-required", "permit-X11-forwarding", "permit-agent-forwarding",
 	"permit-port-forwarding", "permit-pty", "permit-user-rc", "verify-required",
 }
 
-// buildConnectors checks the connectors and decodes their settings.
+// customExtension is the form of an extension of one's own.
+var customExtension = regexp.MustCompile(`^[^@\s]+@[^@\s]+$`)
+
+// buildConnectors checks the connectors and decodes their settings. A
+// connector whose name is missing or taken is checked but left out.
 func buildConnectors(ps *problems, docs []connectorDoc) []Connector {
 	var out []Connector
 	names := identity{list: "connectors", key: "name", form: slugForm,
 		missing: "name the connector so items can refer to it"}
 	for i, d := range docs {
 		path := index("connectors", i)
-		names.check(ps, i, d.Name)
+		named := names.check(ps, i, d.Name)
 		t, known := connectorTypes[d.Type]
 		switch {
 		case d.Type == "":
@@ -131,35 +124,35 @@ func buildConnectors(ps *problems, docs []connectorDoc) []Connector {
 			continue
 		case !known:
 			ps.add(path+".type", "unknown connector type %q%s", d.Type, oneOf(d.Type, sortedKeys(connectorTypes)))
-			// Kept, without settings, so items using it are not reported too.
-			out = append(out, Connector{Name: d.Name, Type: d.Type})
+			if named {
+				// Kept, without settings, so items using it are not reported too.
+				out = append(out, Connector{Name: d.Name, Type: d.Type})
+			}
 			continue
 		}
 		settings := reflect.New(t).Interface()
 		sp := path + ".settings"
-		checkKeys(ps, sp, d.Settings, t)
 		decode(ps, sp, d.Settings, settings)
-		checkSettings(ps, sp, d.Name, settings)
-		out = append(out, Connector{Name: d.Name, Type: d.Type, Settings: settings})
+		checkSettings(ps, sp, settings)
+		if named {
+			out = append(out, Connector{Name: d.Name, Type: d.Type, Settings: settings})
+		}
 	}
 	return out
 }
 
 // checkSettings checks one connector's settings and fills in defaults.
-func checkSettings(ps *problems, path, name string, settings any) {
+func checkSettings(ps *problems, path string, settings any) {
 	switch s := settings.(type) {
 	case *ExecSettings:
 		checkExec(ps, path, s)
 	case *PostgresSettings:
-		s.name = name
 		checkPostgres(ps, path, s)
 	case *SSHCertSettings:
 		checkSSHCert(ps, path, s)
 	case *LDAPSettings:
-		s.name = name
 		checkLDAP(ps, path, s)
 	case *WebhookSettings:
-		s.name = name
 		checkWebhook(ps, path, s)
 	}
 }
@@ -171,15 +164,27 @@ func checkExec(ps *problems, path string, s *ExecSettings) {
 	case !filepath.IsAbs(s.Command):
 		ps.add(path+".command", "%q is not an absolute path; give the full path so a changed PATH cannot substitute another program", s.Command)
 	}
-	s.Timeout = positiveOr(ps, path+".timeout", s.Timeout, defaultExecTimeout)
+	s.Timeout = positive(ps, path+".timeout", s.Timeout, defaultExecTimeout)
 	for i, kv := range s.Env {
-		name, value, literal := strings.Cut(kv, "=")
+		name, value, _ := strings.Cut(kv, "=")
 		p := index(path+".env", i)
-		switch {
-		case !envName.MatchString(name):
-			ps.add(p, "%q is not NAME=value or NAME; write an environment variable name, then = and its value", kv)
-		case literal && value != "" && looksSecret(strings.ToLower(name)):
-			ps.add(p, "%s looks like a secret written into the configuration file; write just %s to pass it on from latch's environment", name, name)
+		if !envName.MatchString(name) {
+			ps.add(p, "is not NAME=value or NAME; write an environment variable name, then = and its value")
+		} else if why := literalSecret(name, value); why != "" {
+			ps.add(p, "%s %s, which the configuration file must not hold; write just %s to pass it on from latch's environment", name, why, name)
+		}
+	}
+	for i, arg := range s.Args {
+		flag, value, _ := strings.Cut(arg, "=")
+		if !strings.HasPrefix(arg, "-") {
+			// A value after a flag: --password hunter2.
+			flag, value = "", arg
+			if i > 0 && strings.HasPrefix(s.Args[i-1], "-") && !strings.Contains(s.Args[i-1], "=") {
+				flag = s.Args[i-1]
+			}
+		}
+		if why := literalSecret(flag, value); why != "" {
+			ps.add(index(path+".args", i), "%s, which the configuration file must not hold; list a variable under env and have the program read the secret from it", why)
 		}
 	}
 }
@@ -195,14 +200,14 @@ func checkPostgres(ps *problems, path string, s *PostgresSettings) {
 	} else if s.Port < 1 || s.Port > 65535 {
 		ps.add(path+".port", "%d is not a TCP port; use 1 to 65535", s.Port)
 	}
-	checkSecretRef(ps, path+".password", s.Password(), false)
+	s.Password = secretRef(ps, path+".password", s.PasswordEnv, s.PasswordFile, false)
 	if s.SSLMode == "" {
 		s.SSLMode = defaultPGSSLMode
 	}
 	switch {
 	case !slices.Contains(pgSSLModes, s.SSLMode):
 		ps.add(path+".sslmode", "unknown sslmode %q%s", s.SSLMode, oneOf(s.SSLMode, pgSSLModes))
-	case s.SSLMode == "disable" && !isLoopback(s.Host):
+	case s.SSLMode == "disable" && !isLoopback(s.Host) && !filepath.IsAbs(s.Host):
 		ps.add(path+".sslmode", "disable sends the password and grants in clear to %s; use verify-full (or require)", s.Host)
 	}
 	if s.Mode == "" {
@@ -212,15 +217,15 @@ func checkPostgres(ps *problems, path string, s *PostgresSettings) {
 		ps.add(path+".mode", "unknown mode %q%s", s.Mode, oneOf(s.Mode, modes))
 	}
 	s.UsernameTemplate = nameTemplate(ps, path+".username_template", s.UsernameTemplate, defaultNameTemplate)
-	s.ConnectTimeout = positiveOr(ps, path+".connect_timeout", s.ConnectTimeout, defaultPGConnTimeout)
+	s.ConnectTimeout = positive(ps, path+".connect_timeout", s.ConnectTimeout, defaultPGConnTimeout)
 }
 
 func checkSSHCert(ps *problems, path string, s *SSHCertSettings) {
 	required(ps, path+".ca_key_file", s.CAKeyFile, "the file holding the certificate authority's private key")
 	s.PrincipalsTemplate = nameTemplate(ps, path+".principals_template", s.PrincipalsTemplate, defaultNameTemplate)
 	for i, ext := range s.Extensions {
-		if !slices.Contains(sshExtensions, ext) {
-			ps.add(index(path+".extensions", i), "unknown certificate extension %q%s", ext, oneOf(ext, sshExtensions))
+		if !slices.Contains(sshExtensions, ext) && !customExtension.MatchString(ext) {
+			ps.add(index(path+".extensions", i), "unknown certificate extension %q%s", ext, hint(ext, sshExtensions, "use one of "+strings.Join(sshExtensions, ", ")+", or name@domain for one of your own"))
 		}
 	}
 }
@@ -229,8 +234,8 @@ func checkLDAP(ps *problems, path string, s *LDAPSettings) {
 	if u := checkURL(ps, path+".url", s.URL, "ldap", "ldaps"); u != nil && u.Scheme == "ldap" && !s.StartTLS && !isLoopback(u.Hostname()) {
 		ps.add(path+".start_tls", "ldap:// to %s without start_tls sends the bind password in clear; use ldaps:// or set start_tls: true", u.Hostname())
 	}
-	checkSecretRef(ps, path+".bind_password", s.BindPassword(), s.BindDN != "")
-	if s.BindDN == "" && s.BindPassword().Set() {
+	s.BindPassword = secretRef(ps, path+".bind_password", s.BindPasswordEnv, s.BindPasswordFile, s.BindDN != "")
+	if s.BindDN == "" && s.BindPassword.Set() {
 		ps.add(path+".bind_dn", "a bind password is set but no bind_dn; set the DN latch binds as")
 	}
 	required(ps, path+".user_base_dn", s.UserBaseDN, "where people's entries are searched, e.g. ou=people,dc=example,dc=com")
@@ -241,7 +246,7 @@ func checkLDAP(ps *problems, path string, s *LDAPSettings) {
 	if s.GroupAttribute == "" {
 		s.GroupAttribute = defaultGroupAttribute
 	}
-	if attrs := []string{"member", "memberUid"}; !slices.Contains(attrs, s.GroupAttribute) {
+	if attrs := []string{"member", "uniqueMember", "memberUid"}; !slices.Contains(attrs, s.GroupAttribute) {
 		ps.add(path+".group_attribute", "unknown group attribute %q%s", s.GroupAttribute, oneOf(s.GroupAttribute, attrs))
 	}
 }
@@ -250,8 +255,8 @@ func checkWebhook(ps *problems, path string, s *WebhookSettings) {
 	if u := checkURL(ps, path+".url", s.URL, "https", "http"); u != nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		ps.add(path+".url", "http:// to %s sends grants in clear; use https://", u.Hostname())
 	}
-	checkSecretRef(ps, path+".secret", s.Secret(), true)
-	s.Timeout = positiveOr(ps, path+".timeout", s.Timeout, defaultWebhookTimeout)
+	s.Secret = secretRef(ps, path+".secret", s.SecretEnv, s.SecretFile, true)
+	s.Timeout = positive(ps, path+".timeout", s.Timeout, defaultWebhookTimeout)
 }
 
 // checkURL parses a required URL with one of the given schemes. It returns
@@ -264,7 +269,7 @@ func checkURL(ps *problems, path, raw string, schemes ...string) *url.URL {
 	u, err := url.Parse(raw)
 	switch {
 	case err != nil || u.Host == "":
-		ps.add(path, "%q is not a URL; write it like %s://host/…", raw, schemes[0])
+		ps.add(path, "%q is not a URL; write it like %s://host/…", redactURL(raw), schemes[0])
 		return nil
 	case !slices.Contains(schemes, u.Scheme):
 		ps.add(path, "scheme %q is not supported; use %s://", u.Scheme, strings.Join(schemes, ":// or "))
@@ -292,10 +297,10 @@ func required(ps *problems, path, value, what string) {
 	}
 }
 
-// positiveOr returns d, or def when d is unset, reporting a negative d.
-func positiveOr(ps *problems, path string, d, def time.Duration) time.Duration {
+// positive returns d, or def when d is unset, reporting a negative d.
+func positive(ps *problems, path string, d, def time.Duration) time.Duration {
 	if d < 0 {
-		ps.add(path, "%v is negative; give a positive duration", d)
+		ps.add(path, "%s is negative; give a positive duration", fmtDuration(d))
 	}
 	if d <= 0 {
 		return def

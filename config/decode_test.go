@@ -33,20 +33,21 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
-func TestSuggestion(t *testing.T) {
+func TestClosest(t *testing.T) {
 	keys := []string{"approval", "auto_approve", "auto_reject", "description", "duration", "visible", "visible_to"}
 	tests := []struct {
 		word, want string
 	}{
-		{"aproval", `did you mean "approval"?`},
-		{"visble_to", `did you mean "visible_to"?`},
-		{"Duration", `did you mean "duration"?`},
+		{"aproval", "approval"},
+		{"visble_to", "visible_to"},
+		{"Duration", "duration"},
+		{"duration", ""},
 		{"owners", ""},
 		{"x", ""},
 	}
 	for _, tt := range tests {
-		if got := suggestion(tt.word, keys); got != tt.want {
-			t.Errorf("suggestion(%q) = %q, want %q", tt.word, got, tt.want)
+		if got := closest(tt.word, keys); got != tt.want {
+			t.Errorf("closest(%q) = %q, want %q", tt.word, got, tt.want)
 		}
 	}
 }
@@ -68,20 +69,6 @@ func TestEditDistance(t *testing.T) {
 	}
 }
 
-func TestKeyPath(t *testing.T) {
-	tests := map[string]string{
-		"catalogue.items[3].policy":                  "catalogue.items[3].policy",
-		"policies[prod].approval.stages[0].required": "policies.prod.approval.stages[0].required",
-		"catalogue.items[0].labels[env]":             "catalogue.items[0].labels.env",
-		"":                                           "",
-	}
-	for in, want := range tests {
-		if got := keyPath(in); got != want {
-			t.Errorf("keyPath(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestParentPath(t *testing.T) {
 	tests := map[string]string{
 		"a.b[2].c": "a.b[2]",
@@ -91,6 +78,41 @@ func TestParentPath(t *testing.T) {
 	for in, want := range tests {
 		if got := parentPath(in); got != want {
 			t.Errorf("parentPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestFmtDuration(t *testing.T) {
+	tests := []struct {
+		in   time.Duration
+		want string
+	}{
+		{0, "0s"},
+		{90 * time.Second, "1m30s"},
+		{15 * time.Minute, "15m"},
+		{14 * time.Hour, "14h"},
+		{36 * time.Hour, "1d12h"},
+		{7 * 24 * time.Hour, "7d"},
+		{-time.Hour, "-1h"},
+		{1500 * time.Millisecond, "1.5s"},
+	}
+	for _, tt := range tests {
+		if got := fmtDuration(tt.in); got != tt.want {
+			t.Errorf("fmtDuration(%v) = %q, want %q", tt.in, got, tt.want)
+		}
+		if d, err := ParseDuration(fmtDuration(tt.in)); tt.in >= 0 && (err != nil || d != tt.in) {
+			t.Errorf("ParseDuration(fmtDuration(%v)) = %v, %v; want it back", tt.in, d, err)
+		}
+	}
+}
+
+func TestPlural(t *testing.T) {
+	for _, tt := range []struct {
+		n    int
+		want string
+	}{{0, "0 approvals"}, {1, "1 approval"}, {2, "2 approvals"}} {
+		if got := plural(tt.n, "approval"); got != tt.want {
+			t.Errorf("plural(%d) = %q, want %q", tt.n, got, tt.want)
 		}
 	}
 }

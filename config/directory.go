@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net/mail"
 	"regexp"
@@ -23,8 +24,11 @@ var groupSources = []string{string(workflow.GroupStatic), string(workflow.GroupS
 // people resolves references to people, written as a Slack id or an email,
 // against the directory.
 type people struct {
-	dir *workflow.StaticDirectory
-	ids []string // every Slack id and email, for suggestions
+	dir   *workflow.StaticDirectory
+	order []string // every Slack id, in the order of directory.users
+	refs  []string // every Slack id and email, for suggestions
+	// vague holds the users whose manager was given but names nobody.
+	vague map[string]bool
 }
 
 // resolve returns the Slack id ref names, reporting it if it names nobody.
@@ -33,7 +37,7 @@ func (p people) resolve(ps *problems, path, ref string) (string, bool) {
 		if u, ok := p.dir.UserByEmail(ref); ok {
 			return u.SlackID, true
 		}
-		ps.add(path, "no user with email %q in directory.users%s", ref, hint(ref, p.ids, "add the person there"))
+		ps.add(path, "no user with email %q in directory.users%s", ref, hint(ref, p.refs, "add the person there"))
 		return "", false
 	}
 	if _, ok := p.dir.User(ref); ok {
@@ -43,7 +47,7 @@ func (p people) resolve(ps *problems, path, ref string) (string, bool) {
 		ps.add(path, "%q is neither a Slack user id (U…) nor an email", ref)
 		return "", false
 	}
-	ps.add(path, "no user with Slack id %q in directory.users%s", ref, hint(ref, p.ids, "add the person there"))
+	ps.add(path, "no user with Slack id %q in directory.users%s", ref, hint(ref, p.refs, "add the person there"))
 	return "", false
 }
 
@@ -59,62 +63,105 @@ func (p people) resolveAll(ps *problems, path string, refs []string) []string {
 	return ids
 }
 
-// buildDirectory checks the static directory and builds it.
+// users returns every user, in the order of directory.users.
+func (p people) users() []workflow.User {
+	out := make([]workflow.User, 0, len(p.order))
+	for _, id := range p.order {
+		u, _ := p.dir.User(id)
+		out = append(out, u)
+	}
+	return out
+}
+
+// who names a person in a message: by email, or Slack id if there is none.
+func who(u workflow.User) string {
+	return cmp.Or(u.Email, u.SlackID)
+}
+
+// buildDirectory checks the static directory and builds it. Users and
+// groups whose identity is missing or taken are checked but left out, so
+// that they cause no further, misleading problems.
 func buildDirectory(ps *problems, doc directoryDoc, connectors []Connector) (*workflow.StaticDirectory, people) {
-	users := make([]workflow.User, 0, len(doc.Users))
 	slackIDs := identity{list: "directory.users", key: "slack_id", form: slackIDForm,
 		missing: "the person's Slack member id (U…), found in their Slack profile under “Copy member ID”"}
 	emails := identity{list: "directory.users", key: "email", form: emailForm, fold: true,
 		missing: "connectors derive account names from it"}
-	var ids []string
-	for i, u := range doc.Users {
-		slackIDs.check(ps, i, u.SlackID)
-		emails.check(ps, i, u.Email)
-		users = append(users, workflow.User{SlackID: u.SlackID, Email: u.Email})
-		ids = append(ids, u.SlackID, u.Email)
+	var users []workflow.User
+	var from []int // the entry of doc.Users each user comes from
+	pp := people{vague: make(map[string]bool)}
+	for i, d := range doc.Users {
+		u := workflow.User{SlackID: d.SlackID}
+		okID := slackIDs.check(ps, i, d.SlackID)
+		if emails.check(ps, i, d.Email) {
+			u.Email = d.Email
+		}
+		if okID {
+			users, from = append(users, u), append(from, i)
+			pp.order = append(pp.order, u.SlackID)
+			pp.refs = append(pp.refs, u.SlackID)
+			if u.Email != "" {
+				pp.refs = append(pp.refs, u.Email)
+			}
+		}
 	}
-	pp := people{dir: workflow.NewStaticDirectory(users, nil), ids: ids}
+	pp.dir = newDirectory(ps, users, nil)
 
-	groups := make([]workflow.Group, 0, len(doc.Groups))
-	groupNames := identity{list: "directory.groups", key: "name",
+	var groups []workflow.Group
+	groupNames := identity{list: "directory.groups", key: "name", form: slugForm,
 		missing: "policies and conditions refer to the group by name"}
-	var names []string
-	for i, g := range doc.Groups {
-		if groupNames.check(ps, i, g.Name) {
-			names = append(names, g.Name)
+	for i, d := range doc.Groups {
+		ok := groupNames.check(ps, i, d.Name)
+		g := buildGroup(ps, index("directory.groups", i), d, pp, connectors)
+		if ok {
+			groups = append(groups, g)
 		}
-		groups = append(groups, buildGroup(ps, index("directory.groups", i), g, pp, connectors))
 	}
-	groupSource := make(map[string]workflow.GroupSource, len(groups))
+	var names []string
 	for _, g := range groups {
-		groupSource[g.Name] = g.Source
+		names = append(names, g.Name)
 	}
 
-	for i, u := range doc.Users {
-		path := index("directory.users", i)
-		if u.Manager != "" {
-			if id, ok := pp.resolve(ps, path+".manager", u.Manager); ok {
-				if id == u.SlackID {
-					ps.add(path+".manager", "a person cannot be their own manager")
-				}
-				users[i].Manager = id
+	for k, u := range users {
+		d := doc.Users[from[k]]
+		path := index("directory.users", from[k])
+		if d.Manager != "" {
+			id, ok := pp.resolve(ps, path+".manager", d.Manager)
+			if ok && id == u.SlackID {
+				ps.add(path+".manager", "a person cannot be their own manager")
+				ok = false
+			}
+			if ok {
+				users[k].Manager = id
+			} else {
+				pp.vague[u.SlackID] = true
 			}
 		}
-		for j, name := range u.Groups {
+		for j, name := range d.Groups {
 			p := index(path+".groups", j)
-			src, ok := groupSource[name]
+			i := slices.IndexFunc(groups, func(g workflow.Group) bool { return g.Name == name })
 			switch {
-			case !ok:
+			case i < 0:
 				ps.add(p, "unknown group %q%s", name, hint(name, names, "declare it under directory.groups"))
-			case src != workflow.GroupStatic:
-				ps.add(p, "group %q takes its members from %s; remove it here", name, src)
+			case groups[i].Source != workflow.GroupStatic:
+				ps.add(p, "group %q takes its members from %s; remove it here", name, groups[i].Source)
 			default:
-				users[i].Groups = append(users[i].Groups, name)
+				users[k].Groups = append(users[k].Groups, name)
 			}
 		}
 	}
-	dir := workflow.NewStaticDirectory(users, groups)
-	return dir, people{dir: dir, ids: ids}
+	pp.dir = newDirectory(ps, users, groups)
+	return pp.dir, pp
+}
+
+// newDirectory builds a directory from entries already checked to be
+// unique.
+func newDirectory(ps *problems, users []workflow.User, groups []workflow.Group) *workflow.StaticDirectory {
+	dir, err := workflow.NewStaticDirectory(users, groups)
+	if err != nil {
+		ps.add("directory", "%v", err) // a duplicate the checks above missed
+		dir, _ = workflow.NewStaticDirectory(nil, nil)
+	}
+	return dir
 }
 
 func buildGroup(ps *problems, path string, g groupDoc, pp people, connectors []Connector) workflow.Group {
@@ -181,6 +228,14 @@ func slackIDForm(v string) string {
 		return ""
 	}
 	return fmt.Sprintf("%q is not a Slack user id; use the member id (U… or W…), not a name", v)
+}
+
+// channelForm says what is wrong with a value that is not a Slack channel id.
+func channelForm(v string) string {
+	if slackChannelID.MatchString(v) {
+		return ""
+	}
+	return fmt.Sprintf("%q is not a Slack channel id; use the id (C…), found in the channel's details", v)
 }
 
 func emailForm(v string) string {

@@ -23,49 +23,168 @@ type policyRefs struct {
 	channels Channels
 }
 
-// stageReach is what is known, before any request, about who can approve in
-// a stage: enough to tell whether its required count can ever be met.
-type stageReach struct {
-	countable bool     // false if some members are only known at run time, or unresolved
-	ids       []string // the people named directly or through static groups
-	manager   bool
-	owners    bool
-	required  int
+// reach is what is known, before any request, about who a list of
+// approvers can reach.
+type reach struct {
+	known   bool     // false if some are only known at run time, or unresolved
+	ids     []string // the people named directly or through static groups
+	manager bool
+	owners  bool
 }
 
-// count returns the most approvals the stage can gather for an item with
-// these owners.
-func (r stageReach) count(owners []string) int {
-	n := len(r.ids)
-	if r.owners {
-		for _, o := range owners {
-			if !slices.Contains(r.ids, o) {
-				n++
-			}
+// add adds people not reached yet.
+func (r *reach) add(ids ...string) {
+	for _, id := range ids {
+		if id != "" && !slices.Contains(r.ids, id) {
+			r.ids = append(r.ids, id)
 		}
 	}
+}
+
+// of returns the people reached on a request for b of an item with these
+// owners. The manager is one of them only if b has one.
+func (r reach) of(b workflow.User, owners []string) []string {
+	c := reach{ids: slices.Clone(r.ids)}
+	if r.owners {
+		c.add(owners...)
+	}
+	if r.manager {
+		c.add(b.Manager)
+	}
+	return c.ids
+}
+
+// most returns the most people reached for an item with these owners,
+// whoever the request is for: the manager is counted as one more person.
+func (r reach) most(owners []string) int {
+	n := len(r.of(workflow.User{}, owners))
 	if r.manager {
 		n++
 	}
 	return n
 }
 
-// buildPolicies checks every policy and converts it. It also returns what
-// each stage can reach, for the checks that depend on an item's owners.
-func buildPolicies(refs policyRefs, docs map[string]policyDoc) (map[string]*workflow.Policy, map[string][]stageReach) {
-	policies := make(map[string]*workflow.Policy, len(docs))
-	reach := make(map[string][]stageReach, len(docs))
-	for _, name := range sortedKeys(docs) {
-		path := "policies." + name
-		if !slugPattern.MatchString(name) {
-			refs.ps.add(path, "%q is not a valid policy name; %s", name, slugAdvice)
-		}
-		policies[name], reach[name] = refs.policy(path, name, docs[name])
-	}
-	return policies, reach
+// requesters is who may request under a policy, as far as the file tells.
+type requesters struct {
+	known    bool // false when it depends on groups kept outside the file
+	users    []workflow.User
+	visible  map[string]workflow.User // users by Slack id
+	self     bool                     // allow_self_approval
+	onBehalf workflow.OnBehalfRules
 }
 
-func (r policyRefs) policy(path, name string, d policyDoc) (*workflow.Policy, []stageReach) {
+// requesters works out who may request under the policy at path. It knows
+// nothing when that depends on values reported as wrong.
+func (r policyRefs) requesters(path string, p *workflow.Policy) requesters {
+	q := requesters{visible: make(map[string]workflow.User), self: p.AllowSelfApproval, onBehalf: p.OnBehalf}
+	q.known = !slices.ContainsFunc([]string{".visible_to", ".on_behalf", ".allow_self_approval"}, func(key string) bool {
+		return r.ps.silenced(path + key)
+	})
+	for _, name := range slices.Concat(p.VisibleTo, p.OnBehalf.Groups) {
+		if g, ok := r.dir.Group(name); !ok || g.Source != workflow.GroupStatic {
+			q.known = false
+		}
+	}
+	for _, u := range r.people.users() {
+		if len(p.VisibleTo) == 0 || inAny(u, p.VisibleTo) {
+			q.visible[u.SlackID] = u
+			if !r.people.vague[u.SlackID] {
+				q.users = append(q.users, u)
+			}
+		}
+	}
+	return q
+}
+
+func inAny(u workflow.User, groups []string) bool {
+	return slices.ContainsFunc(groups, func(g string) bool { return slices.Contains(u.Groups, g) })
+}
+
+// mayRequestFor reports whether the person with Slack id id may request
+// for b, someone else.
+func (q requesters) mayRequestFor(id string, b workflow.User) bool {
+	r, ok := q.visible[id]
+	ob := q.onBehalf
+	return ok && id != b.SlackID && ob.Allowed && (ob.Anyone || ob.Manager && b.Manager == id || inAny(r, ob.Groups))
+}
+
+// short returns a message about the first person whose requests could not
+// gather required approvals from these approvers, or "" if there is none.
+// Neither the person a request is for nor its requester approves it,
+// unless the policy allows self-approval.
+func (q requesters) short(r reach, owners []string, required int, stage string) string {
+	if !q.known || !r.known {
+		return ""
+	}
+	for _, b := range q.users {
+		ids := r.of(b, owners)
+		n := len(ids)
+		var why []string
+		switch {
+		case r.manager && b.Manager == "":
+			why = append(why, "they have no manager in directory.users")
+		case r.manager && n == len(r.of(workflow.User{}, owners)):
+			why = append(why, "their manager is among the others")
+		}
+		if !q.self && slices.Contains(ids, b.SlackID) {
+			n--
+			why = append(why, "they never approve their own request")
+		}
+		if !q.self && slices.ContainsFunc(ids, func(id string) bool { return q.mayRequestFor(id, b) }) {
+			n--
+			why = append(why, "nor does whoever requests it for them")
+		}
+		if n >= required {
+			continue
+		}
+		fix := "add another approver"
+		if required > 1 {
+			fix += " or lower required"
+		}
+		if r.manager && b.Manager == "" {
+			fix = "give them a manager, " + fix
+		}
+		return fmt.Sprintf("a request for %s could gather only %s in stage %q: %s; %s",
+			who(b), plural(n, "approval"), stage, strings.Join(why, ", "), fix)
+	}
+	return ""
+}
+
+// policyReach is what the checks of items need to know about a policy.
+type policyReach struct {
+	stages     []reach
+	requesters requesters
+	fallback   *reach // asked too when a stage is slow to decide; nil if none
+}
+
+// short is requesters.short for a stage, counting the fallback approvers,
+// who can rescue a stage that could not decide otherwise.
+func (pr policyReach) short(stage workflow.Stage, r reach, owners []string) string {
+	if f := pr.fallback; f != nil {
+		r = reach{known: r.known && f.known, ids: slices.Clone(r.ids), manager: r.manager || f.manager, owners: r.owners || f.owners}
+		r.add(f.ids...)
+	}
+	return pr.requesters.short(r, owners, stage.Required, stage.Name)
+}
+
+// buildPolicies checks every policy and converts it. It also returns what
+// each can reach, for the checks that depend on an item's owners.
+func buildPolicies(refs policyRefs, docs map[string]policyDoc) (map[string]*workflow.Policy, map[string]policyReach) {
+	policies := make(map[string]*workflow.Policy, len(docs))
+	reaches := make(map[string]policyReach, len(docs))
+	for _, name := range sortedKeys(docs) {
+		path := "policies." + name
+		if strings.Contains(name, ".") {
+			refs.ps.add(path, "%q: a policy name cannot hold dots, which separate the keys of a path; write %s here and in the items that use it", name, strings.ReplaceAll(name, ".", "-"))
+		} else if msg := slugForm(name); msg != "" {
+			refs.ps.add(path, "%s", msg)
+		}
+		policies[name], reaches[name] = refs.policy(path, name, docs[name])
+	}
+	return policies, reaches
+}
+
+func (r policyRefs) policy(path, name string, d policyDoc) (*workflow.Policy, policyReach) {
 	p := &workflow.Policy{
 		Name:                   name,
 		Description:            d.Description,
@@ -78,19 +197,20 @@ func (r policyRefs) policy(path, name string, d policyDoc) (*workflow.Policy, []
 	}
 	p.Duration = r.duration(path+".duration", d.Duration)
 	p.Extension = r.extension(path+".extension", d.Extension, p.Duration)
-	var reach []stageReach
-	p.Approval, reach = r.approval(path+".approval", d.Approval)
 	p.OnBehalf = r.onBehalf(path+".on_behalf", d.OnBehalf)
+	var fallback *reach
+	p.Reminders, fallback = r.reminders(path+".reminders", d.Reminders)
+	pr := policyReach{requesters: r.requesters(path, p), fallback: fallback}
+	p.Approval, pr.stages = r.approval(path+".approval", d.Approval, pr)
 	switch jl := d.Justification.MinLength; {
 	case jl < 0:
 		r.ps.add(path+".justification.min_length", "%d is negative; use 0 for an optional justification", jl)
 	case jl > maxJustification:
 		r.ps.add(path+".justification.min_length", "%d is more than the %d characters a Slack text field holds", jl, maxJustification)
 	}
-	p.Reminders = r.reminders(path+".reminders", d.Reminders)
 	p.WarnBefore = r.warnBefore(path+".warn_before", d.WarnBefore, p.Duration)
 	p.BreakGlass = r.breakGlass(path+".breakglass", d.BreakGlass, p.Duration)
-	return p, reach
+	return p, pr
 }
 
 // condition compiles a CEL condition; an empty text means none.
@@ -133,35 +253,21 @@ func (r policyRefs) group(path, name string) (workflow.Group, bool) {
 	return g, ok
 }
 
-// nonNegative reports a negative duration.
-func (r policyRefs) nonNegative(path string, d time.Duration) {
-	if d < 0 {
-		r.ps.add(path, "%v is negative; give a positive duration", d)
-	}
-}
-
 func (r policyRefs) duration(path string, d durationDoc) workflow.DurationRules {
-	for key, v := range map[string]time.Duration{"default": d.Default, "min": d.Min, "max": d.Max} {
-		r.nonNegative(path+"."+key, v)
-	}
-	rules := workflow.DurationRules{Max: d.Max, Default: d.Default, Min: d.Min}
-	if rules.Max <= 0 {
-		if rules.Max == 0 {
+	rules := workflow.DurationRules{Max: positive(r.ps, path+".max", d.Max, 0)}
+	rules.Default = positive(r.ps, path+".default", d.Default, min(defaultDuration, rules.Max))
+	rules.Min = positive(r.ps, path+".min", d.Min, min(defaultDurationMin, rules.Default))
+	if rules.Max == 0 {
+		if d.Max == 0 {
 			r.ps.add(path+".max", "required; the longest a grant may last, such as 8h")
 		}
 		return rules
 	}
-	if rules.Default <= 0 {
-		rules.Default = min(defaultDuration, rules.Max)
-	}
-	if rules.Min <= 0 {
-		rules.Min = min(defaultDurationMin, rules.Default)
-	}
 	if rules.Default > rules.Max {
-		r.ps.add(path+".default", "%v is longer than max %v; lower default or raise max", rules.Default, rules.Max)
+		r.ps.add(path+".default", "%s is longer than max %s; lower default or raise max", fmtDuration(rules.Default), fmtDuration(rules.Max))
 	}
 	if rules.Min > rules.Default {
-		r.ps.add(path+".min", "%v is longer than default %v; lower min or raise default", rules.Min, rules.Default)
+		r.ps.add(path+".min", "%s is longer than default %s; lower min or raise default", fmtDuration(rules.Min), fmtDuration(rules.Default))
 	}
 	if len(d.Choices) == 0 {
 		rules.Choices = workflow.DeriveChoices(rules.Min, rules.Default, rules.Max)
@@ -170,13 +276,13 @@ func (r policyRefs) duration(path string, d durationDoc) workflow.DurationRules 
 	for i, c := range d.Choices {
 		switch {
 		case !rules.Allows(c):
-			r.ps.add(index(path+".choices", i), "%v is outside min %v and max %v; remove it or widen the range", c, rules.Min, rules.Max)
+			r.ps.add(index(path+".choices", i), "%s is outside min %s and max %s; remove it or widen the range", fmtDuration(c), fmtDuration(rules.Min), fmtDuration(rules.Max))
 		case slices.Index(d.Choices, c) < i:
-			r.ps.add(index(path+".choices", i), "%v is listed twice; remove one", c)
+			r.ps.add(index(path+".choices", i), "%s is listed twice; remove one", fmtDuration(c))
 		}
 	}
 	if !slices.Contains(d.Choices, rules.Default) {
-		r.ps.add(path+".choices", "does not include the default %v, which the request form preselects; add it", rules.Default)
+		r.ps.add(path+".choices", "does not include the default %s, which the request form preselects; add it", fmtDuration(rules.Default))
 	}
 	rules.Choices = slices.Clone(d.Choices)
 	slices.Sort(rules.Choices)
@@ -185,21 +291,17 @@ func (r policyRefs) duration(path string, d durationDoc) workflow.DurationRules 
 }
 
 func (r policyRefs) extension(path string, d extensionDoc, dur workflow.DurationRules) workflow.ExtensionRules {
-	r.nonNegative(path+".max_total", d.MaxTotal)
-	e := workflow.ExtensionRules{MaxTotal: d.MaxTotal, RequiresApproval: true}
+	e := workflow.ExtensionRules{MaxTotal: positive(r.ps, path+".max_total", d.MaxTotal, dur.Max), RequiresApproval: true}
 	if d.RequiresApproval != nil {
 		e.RequiresApproval = *d.RequiresApproval
 	}
-	if e.MaxTotal <= 0 {
-		e.MaxTotal = dur.Max
-	}
 	if e.MaxTotal < dur.Max {
-		r.ps.add(path+".max_total", "%v is shorter than duration.max %v, so a grant could outlast it; raise max_total to at least %v", e.MaxTotal, dur.Max, dur.Max)
+		r.ps.add(path+".max_total", "%s is shorter than duration.max %s, so a grant could outlast it; raise max_total to at least %s", fmtDuration(e.MaxTotal), fmtDuration(dur.Max), fmtDuration(dur.Max))
 	}
 	return e
 }
 
-func (r policyRefs) approval(path string, d approvalDoc) (workflow.Approval, []stageReach) {
+func (r policyRefs) approval(path string, d approvalDoc, pr policyReach) (workflow.Approval, []reach) {
 	a := workflow.Approval{Mode: workflow.ApprovalMode(d.Mode)}
 	if a.Mode == "" {
 		a.Mode = workflow.Sequential
@@ -210,7 +312,7 @@ func (r policyRefs) approval(path string, d approvalDoc) (workflow.Approval, []s
 	if len(d.Stages) == 0 {
 		r.ps.add(path+".stages", "required; add at least one stage with its approvers (auto_approve alone would leave other requests with nobody to decide)")
 	}
-	var reach []stageReach
+	var reaches []reach
 	seen := map[string]int{}
 	for i, sd := range d.Stages {
 		sp := index(path+".stages", i)
@@ -225,72 +327,76 @@ func (r policyRefs) approval(path string, d approvalDoc) (workflow.Approval, []s
 		if len(sd.Approvers) == 0 {
 			r.ps.add(sp+".approvers", "required; list who approves, e.g. manager, owners, group:dba or user:alice@example.com")
 		}
-		var sr stageReach
-		st.Approvers, sr = r.approvers(sp+".approvers", sd.Approvers)
+		var rc reach
+		st.Approvers, rc = r.approvers(sp+".approvers", sd.Approvers)
 		if sd.Required != nil {
 			st.Required = *sd.Required
 		}
-		sr.required = st.Required
-		switch n := sr.count(nil); {
+		switch n := rc.most(nil); {
 		case st.Required < 1:
 			r.ps.add(sp+".required", "%d approvals would approve every request unseen; use at least 1", st.Required)
-		case sr.countable && !sr.owners && st.Required > n:
-			r.ps.add(sp+".required", "needs %d approvals but only %d people can approve in this stage; lower required or add approvers", st.Required, n)
+		case rc.owners:
+			// Checked for each item, with its owners.
+		case rc.known && st.Required > n:
+			r.ps.add(sp+".required", "needs %s but %s can approve in this stage; lower required or add approvers", plural(st.Required, "approval"), onlyPeople(n))
+		default:
+			if msg := pr.short(st, rc, nil); msg != "" {
+				r.ps.add(sp+".approvers", "%s", msg)
+			}
 		}
 		a.Stages = append(a.Stages, st)
-		reach = append(reach, sr)
+		reaches = append(reaches, rc)
 	}
-	return a, reach
+	return a, reaches
 }
 
 // approvers parses and checks a list of approvers, and works out who they
 // can reach.
-func (r policyRefs) approvers(path string, list []string) ([]workflow.Approver, stageReach) {
-	reach := stageReach{countable: len(list) > 0}
+func (r policyRefs) approvers(path string, list []string) ([]workflow.Approver, reach) {
+	rc := reach{known: len(list) > 0}
 	var out []workflow.Approver
 	for i, text := range list {
 		p := index(path, i)
 		a, err := workflow.ParseApprover(text)
-		if err != nil {
-			r.ps.add(p, "%s", approverProblem(text))
-			reach.countable = false
+		var ae *workflow.ApproverError
+		if errors.As(err, &ae) {
+			if k := closest(string(ae.Kind), kindNames); ae.Fault == workflow.ApproverUnknownKind && k != "" {
+				r.ps.add(p, "unknown approver %q; did you mean %q?", text, k)
+			} else {
+				r.ps.add(p, "%v", ae)
+			}
+			rc.known = false
 			continue
 		}
 		switch a.Kind {
 		case workflow.ApproverUser:
 			id, ok := r.people.resolve(r.ps, p, a.Ref)
 			if !ok {
-				reach.countable = false
+				rc.known = false
 				continue
 			}
 			a.Ref = id
-			if !slices.Contains(reach.ids, id) {
-				reach.ids = append(reach.ids, id)
-			}
+			rc.add(id)
 		case workflow.ApproverGroup:
 			g, ok := r.group(p, a.Ref)
 			if !ok {
-				reach.countable = false
+				rc.known = false
 				continue
 			}
 			if g.Source != workflow.GroupStatic {
-				reach.countable = false
+				rc.known = false
 				break
 			}
-			for _, id := range g.Members {
-				if !slices.Contains(reach.ids, id) {
-					reach.ids = append(reach.ids, id)
-				}
-			}
+			rc.add(g.Members...)
 		case workflow.ApproverUserGroup:
 			if !slackUserGroup.MatchString(a.Ref) {
 				r.ps.add(p, "%q is not a Slack user group handle or id; write the handle without @, e.g. usergroup:oncall", a.Ref)
 			}
-			reach.countable = false
+			rc.known = false
 		case workflow.ApproverManager:
-			reach.manager = true
+			rc.manager = true
 		case workflow.ApproverOwners:
-			reach.owners = true
+			rc.owners = true
 		}
 		if slices.Contains(out, a) {
 			r.ps.add(p, "%s is listed twice; remove one", a)
@@ -298,24 +404,24 @@ func (r policyRefs) approvers(path string, list []string) ([]workflow.Approver, 
 		}
 		out = append(out, a)
 	}
-	return out, reach
+	return out, rc
 }
 
-// approverProblem explains what is wrong with an approver's text.
-func approverProblem(text string) string {
-	const forms = "write manager, owners, user:<Slack id or email>, group:<name> or usergroup:<Slack handle>"
-	kind, _, hasRef := strings.Cut(text, ":")
-	kinds := make([]string, len(workflow.ApproverKinds))
-	for i, k := range workflow.ApproverKinds {
-		kinds[i] = string(k)
+// kindNames lists the approver kinds, for suggestions.
+var kindNames = func() []string {
+	var names []string
+	for _, k := range workflow.ApproverKinds {
+		names = append(names, string(k))
 	}
-	switch {
-	case !slices.Contains(kinds, kind):
-		return fmt.Sprintf("unknown approver %q%s", text, hint(kind, kinds, forms))
-	case hasRef && (kind == string(workflow.ApproverManager) || kind == string(workflow.ApproverOwners)):
-		return fmt.Sprintf("%s takes nothing after it; write just %s", kind, kind)
+	return names
+}()
+
+// reachesSomeone reports a list of approvers that, as far as the file
+// tells, names nobody.
+func (r policyRefs) reachesSomeone(path string, rc reach) {
+	if rc.known && rc.most(nil) == 0 && !rc.owners {
+		r.ps.add(path, "names nobody: the groups listed have no members; add members, or list someone else")
 	}
-	return fmt.Sprintf("%q names nobody; write %s:<name>", text, kind)
 }
 
 func (r policyRefs) onBehalf(path string, d onBehalfDoc) workflow.OnBehalfRules {
@@ -337,46 +443,49 @@ func (r policyRefs) onBehalf(path string, d onBehalfDoc) workflow.OnBehalfRules 
 	return ob
 }
 
-func (r policyRefs) reminders(path string, d remindersDoc) workflow.Reminders {
+// reminders checks and converts the reminders, and returns who the
+// fallback approvers reach, or nil when there is no escalation.
+func (r policyRefs) reminders(path string, d remindersDoc) (workflow.Reminders, *reach) {
 	rm := workflow.Reminders{
-		RemindAfter:    d.RemindAfter,
-		EscalateAfter:  d.EscalateAfter,
-		PendingTimeout: d.PendingTimeout,
-	}
-	r.nonNegative(path+".remind_after", d.RemindAfter)
-	r.nonNegative(path+".escalate_after", d.EscalateAfter)
-	r.nonNegative(path+".pending_timeout", d.PendingTimeout)
-	if rm.PendingTimeout <= 0 {
-		rm.PendingTimeout = defaultPendingTimeout
+		RemindAfter:    positive(r.ps, path+".remind_after", d.RemindAfter, 0),
+		EscalateAfter:  positive(r.ps, path+".escalate_after", d.EscalateAfter, 0),
+		PendingTimeout: positive(r.ps, path+".pending_timeout", d.PendingTimeout, defaultPendingTimeout),
 	}
 	if rm.RemindAfter >= rm.PendingTimeout {
-		r.ps.add(path+".remind_after", "%v is not before pending_timeout %v, so no reminder would be sent; shorten it", rm.RemindAfter, rm.PendingTimeout)
+		r.ps.add(path+".remind_after", "%s is not before pending_timeout %s, so no reminder would be sent; shorten it", fmtDuration(rm.RemindAfter), fmtDuration(rm.PendingTimeout))
 	}
 	if rm.EscalateAfter >= rm.PendingTimeout {
-		r.ps.add(path+".escalate_after", "%v is not before pending_timeout %v, so escalation would never happen; shorten it", rm.EscalateAfter, rm.PendingTimeout)
+		r.ps.add(path+".escalate_after", "%s is not before pending_timeout %s, so escalation would never happen; shorten it", fmtDuration(rm.EscalateAfter), fmtDuration(rm.PendingTimeout))
 	}
-	rm.FallbackApprovers, _ = r.approvers(path+".fallback_approvers", d.FallbackApprovers)
+	var rc reach
+	rm.FallbackApprovers, rc = r.approvers(path+".fallback_approvers", d.FallbackApprovers)
+	r.reachesSomeone(path+".fallback_approvers", rc)
 	switch {
 	case rm.EscalateAfter > 0 && len(d.FallbackApprovers) == 0:
 		r.ps.add(path+".fallback_approvers", "escalate_after is set but there is nobody to escalate to; list fallback approvers")
 	case rm.EscalateAfter == 0 && len(d.FallbackApprovers) > 0:
 		r.ps.add(path+".escalate_after", "fallback_approvers are listed but never asked; set escalate_after")
 	}
-	return rm
+	if rm.EscalateAfter == 0 {
+		return rm, nil
+	}
+	return rm, &rc
 }
 
+// warnBefore returns how long before expiry a grant is announced. The
+// shortest grant must start before its warning.
 func (r policyRefs) warnBefore(path string, d *time.Duration, dur workflow.DurationRules) time.Duration {
 	if d == nil {
-		if defaultWarnBefore < dur.Max {
+		if defaultWarnBefore < dur.Min {
 			return defaultWarnBefore
 		}
 		return 0
 	}
-	r.nonNegative(path, *d)
-	if *d > 0 && dur.Max > 0 && *d >= dur.Max {
-		r.ps.add(path, "%v is not shorter than duration.max %v, so the warning would come as the grant starts; shorten it, or 0s for no warning", *d, dur.Max)
+	w := positive(r.ps, path, *d, 0)
+	if w > 0 && dur.Min > 0 && w >= dur.Min {
+		r.ps.add(path, "%s is not shorter than duration.min %s, so a grant that short would be warned about as it starts; shorten it, or write 0s for no warning", fmtDuration(w), fmtDuration(dur.Min))
 	}
-	return max(*d, 0)
+	return w
 }
 
 func (r policyRefs) breakGlass(path string, d breakGlassDoc, dur workflow.DurationRules) workflow.BreakGlass {
@@ -384,21 +493,20 @@ func (r policyRefs) breakGlass(path string, d breakGlassDoc, dur workflow.Durati
 		Enabled:        d.Enabled,
 		Groups:         r.groups(path+".groups", d.Groups),
 		Channels:       slices.Clone(d.Channels),
-		MaxDuration:    d.MaxDuration,
-		RateLimit:      workflow.RateLimit{Count: d.RateLimit.Count, Per: d.RateLimit.Per},
-		ReviewWithin:   d.ReviewWithin,
+		MaxDuration:    positive(r.ps, path+".max_duration", d.MaxDuration, min(defaultBGMaxDuration, dur.Max)),
+		RateLimit:      workflow.RateLimit{Count: d.RateLimit.Count, Per: positive(r.ps, path+".rate_limit.per", d.RateLimit.Per, defaultBGRatePer)},
+		ReviewWithin:   positive(r.ps, path+".review_within", d.ReviewWithin, defaultReviewWithin),
 		ReviewReminder: d.ReviewReminder,
 	}
-	bg.Reviewers, _ = r.approvers(path+".reviewers", d.Reviewers)
-	for key, v := range map[string]time.Duration{"max_duration": d.MaxDuration, "rate_limit.per": d.RateLimit.Per, "review_within": d.ReviewWithin, "review_reminder": d.ReviewReminder} {
-		r.nonNegative(path+"."+key, v)
-	}
+	bg.ReviewReminder = positive(r.ps, path+".review_reminder", d.ReviewReminder, min(defaultReviewReminder, bg.ReviewWithin))
+	var rc reach
+	bg.Reviewers, rc = r.approvers(path+".reviewers", d.Reviewers)
+	r.reachesSomeone(path+".reviewers", rc)
 	for i, ch := range d.Channels {
 		p := index(path+".channels", i)
-		switch {
-		case !slackChannelID.MatchString(ch):
-			r.ps.add(p, "%q is not a Slack channel id; use the id (C…), found in the channel's details", ch)
-		case !slices.Contains(r.channels.BreakGlass, ch):
+		if msg := channelForm(ch); msg != "" {
+			r.ps.add(p, "%s", msg)
+		} else if !slices.Contains(r.channels.BreakGlass, ch) {
 			r.ps.add(p, "channel %s is not listed under channels.breakglass; add it there", ch)
 		}
 	}
@@ -420,11 +528,8 @@ func (r policyRefs) breakGlass(path string, d breakGlassDoc, dur workflow.Durati
 	if len(d.Reviewers) == 0 {
 		r.ps.add(path+".reviewers", "break-glass grants must be reviewed afterwards; list who reviews them, e.g. group:security")
 	}
-	if bg.MaxDuration <= 0 {
-		bg.MaxDuration = min(defaultBGMaxDuration, dur.Max)
-	}
 	if dur.Max > 0 && bg.MaxDuration > dur.Max {
-		r.ps.add(path+".max_duration", "%v is longer than duration.max %v; emergency access should be shorter than approved access", bg.MaxDuration, dur.Max)
+		r.ps.add(path+".max_duration", "%s is longer than duration.max %s; emergency access should be shorter than approved access", fmtDuration(bg.MaxDuration), fmtDuration(dur.Max))
 	}
 	switch {
 	case bg.RateLimit.Count < 0:
@@ -432,17 +537,8 @@ func (r policyRefs) breakGlass(path string, d breakGlassDoc, dur workflow.Durati
 	case bg.RateLimit.Count == 0:
 		bg.RateLimit.Count = defaultBGRateCount
 	}
-	if bg.RateLimit.Per <= 0 {
-		bg.RateLimit.Per = defaultBGRatePer
-	}
-	if bg.ReviewWithin <= 0 {
-		bg.ReviewWithin = defaultReviewWithin
-	}
-	if bg.ReviewReminder <= 0 {
-		bg.ReviewReminder = min(defaultReviewReminder, bg.ReviewWithin)
-	}
 	if bg.ReviewReminder > bg.ReviewWithin {
-		r.ps.add(path+".review_reminder", "%v is longer than review_within %v, so no reminder comes before the deadline; shorten it", bg.ReviewReminder, bg.ReviewWithin)
+		r.ps.add(path+".review_reminder", "%s is longer than review_within %s, so no reminder comes before the deadline; shorten it", fmtDuration(bg.ReviewReminder), fmtDuration(bg.ReviewWithin))
 	}
 	return bg
 }

@@ -1,27 +1,45 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Problem is one thing wrong with a configuration.
 type Problem struct {
 	// Path is the key path of the offending value, e.g.
-	// "policies.prod.approval.stages[0].required".
+	// "policies.prod.approval.stages[0].required". It is empty for a
+	// problem with the file as a whole or with an environment variable that
+	// is no setting.
 	Path string
+	// Env is the environment variable the value came from, if it did.
+	Env string
 	// Message says what is wrong and what to do about it.
 	Message string
 	// Line is the line of the YAML file the path is on (or, for a missing
-	// key, the line of its nearest parent); zero if unknown.
+	// key, the line of its nearest parent); zero if unknown or if the value
+	// came from the environment.
 	Line int
 }
 
-// String returns the problem as one line: "path: message".
+// String returns the problem as one line: "path: message", with
+// " (from VARIABLE)" after the path for a value from the environment.
 func (p Problem) String() string {
-	return p.Path + ": " + p.Message
+	at := p.Path
+	switch {
+	case p.Env != "" && at == "":
+		at = p.Env
+	case p.Env != "":
+		at += " (from " + p.Env + ")"
+	}
+	if at == "" {
+		return p.Message
+	}
+	return at + ": " + p.Message
 }
 
 // InvalidError is returned by Load when the configuration is well-formed YAML
@@ -33,7 +51,7 @@ type InvalidError struct {
 
 func (e *InvalidError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "invalid configuration %s: %d problem(s)", e.File, len(e.Problems))
+	fmt.Fprintf(&b, "invalid configuration %s: %s", e.File, plural(len(e.Problems), "problem"))
 	for _, p := range e.Problems {
 		b.WriteString("\n")
 		b.WriteString(p.String())
@@ -41,13 +59,22 @@ func (e *InvalidError) Error() string {
 	return b.String()
 }
 
-// FileError is returned by Load when the file cannot be read or is not YAML.
+// ErrSyntax means the file is not valid YAML.
+var ErrSyntax = errors.New("not valid YAML")
+
+// FileError is returned by Load when the file cannot be read or is not a
+// YAML mapping. Line, when not zero, is where the file goes wrong; Error
+// then reads "file:line: what is wrong".
 type FileError struct {
 	File string
+	Line int
 	Err  error
 }
 
 func (e *FileError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("%s:%d: %v", e.File, e.Line, e.Err)
+	}
 	return fmt.Sprintf("configuration %s: %v", e.File, e.Err)
 }
 
@@ -58,27 +85,46 @@ func (e *FileError) Unwrap() error {
 // problems collects Problems while a configuration is checked.
 type problems struct {
 	list []Problem
-	// typed holds the paths whose values could not be decoded; later checks
-	// of those values would only repeat the news.
-	typed map[string]bool
+	// quiet holds paths already explained by one problem (a value of the
+	// wrong type, an empty policy, a key likely misspelt elsewhere); further
+	// problems at or below them would only repeat the news.
+	quiet map[string]bool
 }
 
 func (ps *problems) add(path, format string, args ...any) {
-	for p := path; p != ""; p = parentPath(p) {
-		if ps.typed[p] {
-			return
-		}
-	}
-	ps.list = append(ps.list, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+	ps.addAt(path, 0, format, args...)
 }
 
-// addTyped records a value that could not be decoded.
-func (ps *problems) addTyped(path, message string) {
-	if ps.typed == nil {
-		ps.typed = make(map[string]bool)
+// addAt adds a problem whose line is known.
+func (ps *problems) addAt(path string, line int, format string, args ...any) {
+	if !ps.silenced(path) {
+		ps.list = append(ps.list, Problem{Path: path, Line: line, Message: fmt.Sprintf(format, args...)})
 	}
-	ps.list = append(ps.list, Problem{Path: path, Message: message})
-	ps.typed[path] = true
+}
+
+// silenced reports whether path, or a path above it, has been explained
+// already, so that its value is not to be relied on.
+func (ps *problems) silenced(path string) bool {
+	for p := path; p != ""; p = parentPath(p) {
+		if ps.quiet[p] {
+			return true
+		}
+	}
+	return false
+}
+
+// addOnly adds a problem and silences any other at or below path.
+func (ps *problems) addOnly(path, format string, args ...any) {
+	ps.add(path, format, args...)
+	ps.silence(path)
+}
+
+// silence drops every later problem at or below path.
+func (ps *problems) silence(path string) {
+	if ps.quiet == nil {
+		ps.quiet = make(map[string]bool)
+	}
+	ps.quiet[path] = true
 }
 
 // parentPath returns the path one level up: "a.b[2].c" → "a.b[2]" → "a.b".
@@ -95,9 +141,9 @@ func index(path string, i int) string {
 	return fmt.Sprintf("%s[%d]", path, i)
 }
 
-// suggestion returns `did you mean "x"?` for the candidate closest to
-// word, or "" when none is close enough to be a likely typo.
-func suggestion(word string, candidates []string) string {
+// closest returns the candidate closest to word, or "" when none is close
+// enough to be a likely typo.
+func closest(word string, candidates []string) string {
 	limit := max(1, (len(word)+2)/3)
 	best, bestDist := "", limit+1
 	for _, c := range candidates {
@@ -105,17 +151,17 @@ func suggestion(word string, candidates []string) string {
 			best, bestDist = c, d
 		}
 	}
-	if best == "" || best == word {
+	if best == word {
 		return ""
 	}
-	return fmt.Sprintf("did you mean %q?", best)
+	return best
 }
 
-// hint returns "; " and a suggestion for word, or "; " and otherwise when
-// no candidate is close.
+// hint returns `; did you mean "x"?` for the candidate closest to word, or
+// "; " and otherwise when none is close.
 func hint(word string, candidates []string, otherwise string) string {
-	if s := suggestion(word, candidates); s != "" {
-		return "; " + s
+	if c := closest(word, candidates); c != "" {
+		return fmt.Sprintf("; did you mean %q?", c)
 	}
 	return "; " + otherwise
 }
@@ -152,6 +198,47 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// plural returns "1 approval" or "2 approvals".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// onlyPeople returns "nobody", "only 1 person" or "only 2 people".
+func onlyPeople(n int) string {
+	switch n {
+	case 0:
+		return "nobody"
+	case 1:
+		return "only 1 person"
+	}
+	return fmt.Sprintf("only %d people", n)
+}
+
+// fmtDuration writes a duration the way the configuration does: 90s, 15m,
+// 14h, 1d12h.
+func fmtDuration(d time.Duration) string {
+	if d < 0 {
+		return "-" + fmtDuration(-d)
+	}
+	if d == 0 || d%time.Second != 0 {
+		return d.String()
+	}
+	var b strings.Builder
+	for _, u := range []struct {
+		unit time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if n := d / u.unit; n > 0 {
+			fmt.Fprintf(&b, "%d%s", n, u.name)
+			d -= n * u.unit
+		}
+	}
+	return b.String()
+}
+
 // identity checks the value that identifies each entry of a list (an id, a
 // name, an email): present, well-formed and used by one entry only.
 type identity struct {
@@ -163,7 +250,9 @@ type identity struct {
 	seen    map[string]int
 }
 
-// check checks the value of entry i and reports whether it is good.
+// check checks the value of entry i and reports whether it is good. An
+// entry whose value is not good is best left out of what is built, so that
+// it causes no further, misleading problems.
 func (id *identity) check(ps *problems, i int, value string) bool {
 	path := index(id.list, i) + "." + id.key
 	if value == "" {
@@ -200,7 +289,7 @@ func slugForm(v string) string {
 }
 
 // slugPattern is the form of names that are keys or appear in commands:
-// policy names, item ids, connector names.
+// policy, group and connector names, item ids.
 var slugPattern = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
 
 const slugAdvice = "use lowercase letters, digits, - and _, starting with a letter"

@@ -21,8 +21,8 @@ func schemaPaths() []string {
 		}
 		switch {
 		case t.Kind() == reflect.Struct:
-			for key, ft := range fieldKeys(t) {
-				walk(joinPath(path, key), ft)
+			for key, f := range fieldKeys(t) {
+				walk(joinPath(path, key), f.Type)
 			}
 		case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
 			walk(path+"[]", t.Elem())

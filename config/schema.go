@@ -3,174 +3,174 @@ package config
 import "time"
 
 // The structs in this file mirror the YAML file key for key; their
-// mapstructure tags are the keys. Load decodes into them, checks the result
+// yaml tags are the keys. Load decodes into them, checks the result
 // and converts it into the workflow types. The README's configuration
 // reference is tested against them.
 
 // document is the whole configuration file.
 type document struct {
-	Slack      Slack                `mapstructure:"slack"`
-	Store      Store                `mapstructure:"store"`
-	Log        Log                  `mapstructure:"log"`
-	Admin      Admin                `mapstructure:"admin"`
-	Channels   Channels             `mapstructure:"channels"`
-	Directory  directoryDoc         `mapstructure:"directory"`
-	Connectors []connectorDoc       `mapstructure:"connectors"`
-	Catalogue  catalogueDoc         `mapstructure:"catalogue"`
-	Policies   map[string]policyDoc `mapstructure:"policies"`
+	Slack      Slack                `yaml:"slack"`
+	Store      Store                `yaml:"store"`
+	Log        Log                  `yaml:"log"`
+	Admin      Admin                `yaml:"admin"`
+	Channels   Channels             `yaml:"channels"`
+	Directory  directoryDoc         `yaml:"directory"`
+	Connectors []connectorDoc       `yaml:"connectors"`
+	Catalogue  catalogueDoc         `yaml:"catalogue"`
+	Policies   map[string]policyDoc `yaml:"policies"`
 }
 
 // Slack says how to reach Slack. The tokens themselves are never in the
 // file: see AppToken and BotToken.
 type Slack struct {
-	AppTokenFile string `mapstructure:"app_token_file"` // file holding the xapp- token
-	BotTokenFile string `mapstructure:"bot_token_file"` // file holding the xoxb- token
-	APIURL       string `mapstructure:"api_url"`        // Web API base URL, ending in "/"
+	AppTokenFile string `yaml:"app_token_file"` // file holding the xapp- token
+	BotTokenFile string `yaml:"bot_token_file"` // file holding the xoxb- token
+	APIURL       string `yaml:"api_url"`        // Web API base URL, ending in "/"
 }
 
 // Store says where the event log lives.
 type Store struct {
-	Path string `mapstructure:"path"` // the bbolt file
+	Path string `yaml:"path"` // the bbolt file
 }
 
 // Log configures logging.
 type Log struct {
-	Level string `mapstructure:"level"` // a zerolog level name
+	Level string `yaml:"level"` // a zerolog level name
 }
 
 // Admin configures the admin HTTP API and who administers latch.
 type Admin struct {
-	Listen    string   `mapstructure:"listen"`     // host:port of the admin API
-	TokenFile string   `mapstructure:"token_file"` // file holding the API token
-	Admins    []string `mapstructure:"admins"`     // Slack ids, once loaded
+	Listen    string   `yaml:"listen"`     // host:port of the admin API
+	TokenFile string   `yaml:"token_file"` // file holding the API token
+	Admins    []string `yaml:"admins"`     // Slack ids, once loaded
 }
 
 // Channels names the Slack channels latch posts to, by channel id.
 type Channels struct {
-	Security   string   `mapstructure:"security"`   // announcements for the security team
-	BreakGlass []string `mapstructure:"breakglass"` // where break-glass may be used
+	Security   string   `yaml:"security"`   // announcements for the security team
+	BreakGlass []string `yaml:"breakglass"` // where break-glass may be used
 }
 
 type directoryDoc struct {
-	Users  []userDoc  `mapstructure:"users"`
-	Groups []groupDoc `mapstructure:"groups"`
+	Users  []userDoc  `yaml:"users"`
+	Groups []groupDoc `yaml:"groups"`
 }
 
 type userDoc struct {
-	SlackID string   `mapstructure:"slack_id"`
-	Email   string   `mapstructure:"email"`
-	Manager string   `mapstructure:"manager"`
-	Groups  []string `mapstructure:"groups"`
+	SlackID string   `yaml:"slack_id"`
+	Email   string   `yaml:"email"`
+	Manager string   `yaml:"manager"`
+	Groups  []string `yaml:"groups"`
 }
 
 type groupDoc struct {
-	Name        string   `mapstructure:"name"`
-	Description string   `mapstructure:"description"`
-	Members     []string `mapstructure:"members"`
-	Source      string   `mapstructure:"source"`
-	Ref         string   `mapstructure:"ref"`
-	Connector   string   `mapstructure:"connector"`
+	Name        string   `yaml:"name"`
+	Description string   `yaml:"description"`
+	Members     []string `yaml:"members"`
+	Source      string   `yaml:"source"`
+	Ref         string   `yaml:"ref"`
+	Connector   string   `yaml:"connector"`
 }
 
 type connectorDoc struct {
-	Name string `mapstructure:"name"`
-	Type string `mapstructure:"type"`
+	Name string `yaml:"name"`
+	Type string `yaml:"type"`
 	// Settings are decoded by type into one of the *Settings structs.
-	Settings map[string]any `mapstructure:"settings"`
+	Settings map[string]any `yaml:"settings"`
 }
 
 type catalogueDoc struct {
-	Items []itemDoc `mapstructure:"items"`
+	Items []itemDoc `yaml:"items"`
 }
 
 type itemDoc struct {
-	ID          string            `mapstructure:"id"`
-	Name        string            `mapstructure:"name"`
-	Description string            `mapstructure:"description"`
-	Labels      map[string]string `mapstructure:"labels"`
-	Owners      []string          `mapstructure:"owners"`
-	Kind        string            `mapstructure:"kind"`
-	Targets     []targetDoc       `mapstructure:"targets"`
-	Policy      string            `mapstructure:"policy"`
+	ID          string            `yaml:"id"`
+	Name        string            `yaml:"name"`
+	Description string            `yaml:"description"`
+	Labels      map[string]string `yaml:"labels"`
+	Owners      []string          `yaml:"owners"`
+	Kind        string            `yaml:"kind"`
+	Targets     []targetDoc       `yaml:"targets"`
+	Policy      string            `yaml:"policy"`
 }
 
 type targetDoc struct {
-	Connector   string `mapstructure:"connector"`
-	Entitlement string `mapstructure:"entitlement"`
+	Connector   string `yaml:"connector"`
+	Entitlement string `yaml:"entitlement"`
 }
 
 type policyDoc struct {
-	Description       string           `mapstructure:"description"`
-	VisibleTo         []string         `mapstructure:"visible_to"`
-	Visible           string           `mapstructure:"visible"`
-	Duration          durationDoc      `mapstructure:"duration"`
-	Extension         extensionDoc     `mapstructure:"extension"`
-	Approval          approvalDoc      `mapstructure:"approval"`
-	AutoApprove       string           `mapstructure:"auto_approve"`
-	AutoReject        string           `mapstructure:"auto_reject"`
-	AllowSelfApproval bool             `mapstructure:"allow_self_approval"`
-	OnBehalf          onBehalfDoc      `mapstructure:"on_behalf"`
-	Justification     justificationDoc `mapstructure:"justification"`
-	Reminders         remindersDoc     `mapstructure:"reminders"`
-	WarnBefore        *time.Duration   `mapstructure:"warn_before"`
-	BreakGlass        breakGlassDoc    `mapstructure:"breakglass"`
+	Description       string           `yaml:"description"`
+	VisibleTo         []string         `yaml:"visible_to"`
+	Visible           string           `yaml:"visible"`
+	Duration          durationDoc      `yaml:"duration"`
+	Extension         extensionDoc     `yaml:"extension"`
+	Approval          approvalDoc      `yaml:"approval"`
+	AutoApprove       string           `yaml:"auto_approve"`
+	AutoReject        string           `yaml:"auto_reject"`
+	AllowSelfApproval bool             `yaml:"allow_self_approval"`
+	OnBehalf          onBehalfDoc      `yaml:"on_behalf"`
+	Justification     justificationDoc `yaml:"justification"`
+	Reminders         remindersDoc     `yaml:"reminders"`
+	WarnBefore        *time.Duration   `yaml:"warn_before"`
+	BreakGlass        breakGlassDoc    `yaml:"breakglass"`
 }
 
 type durationDoc struct {
-	Default time.Duration   `mapstructure:"default"`
-	Min     time.Duration   `mapstructure:"min"`
-	Max     time.Duration   `mapstructure:"max"`
-	Choices []time.Duration `mapstructure:"choices"`
+	Default time.Duration   `yaml:"default"`
+	Min     time.Duration   `yaml:"min"`
+	Max     time.Duration   `yaml:"max"`
+	Choices []time.Duration `yaml:"choices"`
 }
 
 type extensionDoc struct {
-	MaxTotal         time.Duration `mapstructure:"max_total"`
-	RequiresApproval *bool         `mapstructure:"requires_approval"`
+	MaxTotal         time.Duration `yaml:"max_total"`
+	RequiresApproval *bool         `yaml:"requires_approval"`
 }
 
 type approvalDoc struct {
-	Mode   string     `mapstructure:"mode"`
-	Stages []stageDoc `mapstructure:"stages"`
+	Mode   string     `yaml:"mode"`
+	Stages []stageDoc `yaml:"stages"`
 }
 
 type stageDoc struct {
-	Name      string   `mapstructure:"name"`
-	Approvers []string `mapstructure:"approvers"`
-	Required  *int     `mapstructure:"required"`
+	Name      string   `yaml:"name"`
+	Approvers []string `yaml:"approvers"`
+	Required  *int     `yaml:"required"`
 }
 
 type onBehalfDoc struct {
-	Allowed bool     `mapstructure:"allowed"`
-	Anyone  bool     `mapstructure:"anyone"`
-	Manager bool     `mapstructure:"manager"`
-	Groups  []string `mapstructure:"groups"`
+	Allowed bool     `yaml:"allowed"`
+	Anyone  bool     `yaml:"anyone"`
+	Manager bool     `yaml:"manager"`
+	Groups  []string `yaml:"groups"`
 }
 
 type justificationDoc struct {
-	MinLength int `mapstructure:"min_length"`
+	MinLength int `yaml:"min_length"`
 }
 
 type remindersDoc struct {
-	RemindAfter       time.Duration `mapstructure:"remind_after"`
-	EscalateAfter     time.Duration `mapstructure:"escalate_after"`
-	PendingTimeout    time.Duration `mapstructure:"pending_timeout"`
-	FallbackApprovers []string      `mapstructure:"fallback_approvers"`
+	RemindAfter       time.Duration `yaml:"remind_after"`
+	EscalateAfter     time.Duration `yaml:"escalate_after"`
+	PendingTimeout    time.Duration `yaml:"pending_timeout"`
+	FallbackApprovers []string      `yaml:"fallback_approvers"`
 }
 
 type breakGlassDoc struct {
-	Enabled        bool          `mapstructure:"enabled"`
-	Groups         []string      `mapstructure:"groups"`
-	Channels       []string      `mapstructure:"channels"`
-	MaxDuration    time.Duration `mapstructure:"max_duration"`
-	RateLimit      rateLimitDoc  `mapstructure:"rate_limit"`
-	ReviewWithin   time.Duration `mapstructure:"review_within"`
-	ReviewReminder time.Duration `mapstructure:"review_reminder"`
-	Reviewers      []string      `mapstructure:"reviewers"`
+	Enabled        bool          `yaml:"enabled"`
+	Groups         []string      `yaml:"groups"`
+	Channels       []string      `yaml:"channels"`
+	MaxDuration    time.Duration `yaml:"max_duration"`
+	RateLimit      rateLimitDoc  `yaml:"rate_limit"`
+	ReviewWithin   time.Duration `yaml:"review_within"`
+	ReviewReminder time.Duration `yaml:"review_reminder"`
+	Reviewers      []string      `yaml:"reviewers"`
 }
 
 type rateLimitDoc struct {
-	Count int           `mapstructure:"count"`
-	Per   time.Duration `mapstructure:"per"`
+	Count int           `yaml:"count"`
+	Per   time.Duration `yaml:"per"`
 }
 
 // Defaults for keys the file leaves out.

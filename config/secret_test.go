@@ -122,12 +122,41 @@ func TestConnectorSecretRefs(t *testing.T) {
 	isolateEnv(t)
 	cfg := mustLoad(t, patched(t, `connectors: [{}, {}, {name: hook, type: webhook, settings: {url: "https://hooks.example.com/x", secret_file: /run/hook}}]`))
 	c, _ := cfg.Connector("hook")
-	ref := c.Settings.(*WebhookSettings).Secret()
+	ref := c.Settings.(*WebhookSettings).Secret
 	if ref.File != "/run/hook" || ref.Env != "" {
 		t.Errorf("Secret() = %+v, want the file", ref)
 	}
 	_, err := ref.Read()
-	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "connectors.hook.settings.secret_file") {
-		t.Errorf("Read() error = %v, want fs.ErrNotExist naming connectors.hook.settings.secret_file", err)
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "connectors[2].settings.secret_file") {
+		t.Errorf("Read() error = %v, want fs.ErrNotExist naming connectors[2].settings.secret_file", err)
+	}
+}
+
+func TestLooksSecret(t *testing.T) {
+	tests := map[string]bool{
+		"password": true, "DB_PASSWORD": true, "DB_PASS": true, "api_key": true, "FLAGS_API_KEY": true,
+		"--api-key": true, "clientSecret": true, "AUTH": true, "private_key": true, "GITHUB_TOKEN": true,
+		"password_file": false, "DB_PASSWORD_ENV": false, "--password-file": false, "SSH_KEY_PATH": false,
+		"PASSENGER": false, "MONKEY": false, "AUTHOR": false, "environment": false, "": false,
+	}
+	for name, want := range tests {
+		if got := looksSecret(name); got != want {
+			t.Errorf("looksSecret(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := map[string]string{
+		"https://u:p@example.com/x?y=a@b": "https://…@example.com/x?y=a@b",
+		"postgres://u:p@h/db":             "postgres://…@h/db",
+		"u:p@host":                        "…@host",
+		"https://example.com/a@b":         "https://example.com/a@b",
+		"not a url":                       "not a url",
+	}
+	for in, want := range tests {
+		if got := redactURL(in); got != want {
+			t.Errorf("redactURL(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package workflow
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 )
 
@@ -49,7 +50,18 @@ func (it Item) Connectors() []string {
 	return names
 }
 
-// Catalogue is the set of requestable items.
+// clone returns a copy of the item that shares no labels, owners or targets
+// with it.
+func (it Item) clone() Item {
+	it.Labels = maps.Clone(it.Labels)
+	it.Owners = slices.Clone(it.Owners)
+	it.Targets = slices.Clone(it.Targets)
+	return it
+}
+
+// Catalogue is the set of requestable items. It keeps copies: changing an
+// item passed to NewCatalogue, or one returned by Item or Items, does not
+// change the catalogue.
 type Catalogue struct {
 	items []Item
 	byID  map[string]int
@@ -58,11 +70,12 @@ type Catalogue struct {
 // NewCatalogue returns a catalogue of items, kept in the order given. Item ids
 // must be unique.
 func NewCatalogue(items []Item) (*Catalogue, error) {
-	c := &Catalogue{items: slices.Clone(items), byID: make(map[string]int, len(items))}
-	for i, it := range c.items {
+	c := &Catalogue{items: make([]Item, len(items)), byID: make(map[string]int, len(items))}
+	for i, it := range items {
 		if _, dup := c.byID[it.ID]; dup {
 			return nil, fmt.Errorf("%w %q", ErrDuplicateItem, it.ID)
 		}
+		c.items[i] = it.clone()
 		c.byID[it.ID] = i
 	}
 	return c, nil
@@ -74,12 +87,16 @@ func (c *Catalogue) Item(id string) (Item, bool) {
 	if !ok {
 		return Item{}, false
 	}
-	return c.items[i], true
+	return c.items[i].clone(), true
 }
 
 // Items returns every item, in catalogue order.
 func (c *Catalogue) Items() []Item {
-	return slices.Clone(c.items)
+	items := make([]Item, len(c.items))
+	for i, it := range c.items {
+		items[i] = it.clone()
+	}
+	return items
 }
 
 // Len returns the number of items.

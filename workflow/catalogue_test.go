@@ -43,3 +43,25 @@ func TestCatalogueDuplicate(t *testing.T) {
 		t.Fatalf("NewCatalogue error = %v, want ErrDuplicateItem", err)
 	}
 }
+
+func TestCatalogueKeepsCopies(t *testing.T) {
+	in := []Item{{ID: "a", Labels: map[string]string{"env": "prod"}, Owners: []string{"U01"}, Targets: []Target{{Connector: "pg", Entitlement: "ro"}}}}
+	c, err := NewCatalogue(in)
+	if err != nil {
+		t.Fatalf("NewCatalogue: %v", err)
+	}
+	mutate := func(it Item) {
+		it.Labels["env"] = "dev"
+		it.Owners[0] = "U99"
+		it.Targets[0].Entitlement = "admin"
+	}
+	mutate(in[0])
+	got, _ := c.Item("a")
+	mutate(got)
+	mutate(c.Items()[0])
+
+	got, _ = c.Item("a")
+	if got.Labels["env"] != "prod" || got.Owners[0] != "U01" || got.Targets[0].Entitlement != "ro" {
+		t.Errorf("Item(a) = %+v after changes to copies, want the catalogue unchanged", got)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/ext"
@@ -115,7 +116,7 @@ var conditionEnv = sync.OnceValues(func() (*cel.Env, error) {
 			reflect.TypeFor[PersonFacts](),
 			reflect.TypeFor[ItemFacts](),
 		),
-		ext.Strings(),
+		ext.Strings(ext.StringsVersion(5)),
 		cel.Variable("request", cel.ObjectType("workflow.RequestFacts")),
 		cel.Variable("requester", cel.ObjectType("workflow.PersonFacts")),
 		cel.Variable("beneficiary", cel.ObjectType("workflow.PersonFacts")),
@@ -127,8 +128,8 @@ var conditionEnv = sync.OnceValues(func() (*cel.Env, error) {
 
 // CompileCondition compiles text into a Condition. It fails, with a
 // *ConditionError for each problem (joined if several), when the text does
-// not parse, refers to something that does not exist, or does not return a
-// bool.
+// not parse, refers to something that does not exist, does not return a
+// bool, or holds a constant regular expression that does not compile.
 func CompileCondition(text string) (*Condition, error) {
 	env, err := conditionEnv()
 	if err != nil {
@@ -141,11 +142,13 @@ func CompileCondition(text string) (*Condition, error) {
 	if iss.Err() != nil {
 		var errs []error
 		for _, e := range iss.Errors() {
-			errs = append(errs, &ConditionError{
+			ce := &ConditionError{
 				Line:   max(e.Location.Line(), 1),
 				Column: max(e.Location.Column()+1, 1),
 				Reason: e.Message,
-			})
+			}
+			ce.Reason += fieldsHint(text, ce)
+			errs = append(errs, ce)
 		}
 		return nil, errors.Join(errs...)
 	}
@@ -157,13 +160,47 @@ func CompileCondition(text string) (*Condition, error) {
 		}
 	}
 	prg, err := env.Program(ast,
+		cel.EvalOptions(cel.OptOptimize),
 		cel.CostLimit(ConditionCostLimit),
 		cel.InterruptCheckFrequency(100),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("condition program: %w", err)
+		// Planning compiles constant regular expressions, once, here.
+		return nil, &ConditionError{Line: 1, Column: 1, Reason: err.Error()}
 	}
 	return &Condition{text: text, program: prg}, nil
+}
+
+// factTypes maps each variable that has fields to its Go type.
+var factTypes = map[string]reflect.Type{
+	"request":     reflect.TypeFor[RequestFacts](),
+	"requester":   reflect.TypeFor[PersonFacts](),
+	"beneficiary": reflect.TypeFor[PersonFacts](),
+	"item":        reflect.TypeFor[ItemFacts](),
+}
+
+// fieldsHint returns, for an undefined field selected directly from a
+// variable (requester.grops), "; requester has" and the fields it does
+// have. It returns "" for any other error.
+func fieldsHint(text string, e *ConditionError) string {
+	lines := strings.Split(text, "\n")
+	if !strings.HasPrefix(e.Reason, "undefined field") || e.Line > len(lines) {
+		return ""
+	}
+	// The error points at the "." before the field.
+	line := []rune(lines[e.Line-1])
+	before := string(line[:min(e.Column-1, len(line))])
+	i := strings.LastIndexFunc(before, func(r rune) bool { return r != '_' && !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	name := before[i+1:]
+	t, ok := factTypes[name]
+	if !ok {
+		return ""
+	}
+	var fields []string
+	for f := range t.Fields() {
+		fields = append(fields, f.Tag.Get("cel"))
+	}
+	return "; " + name + " has " + strings.Join(fields, ", ")
 }
 
 // String returns the condition's text.

@@ -24,13 +24,14 @@ func TestCompileConditionErrors(t *testing.T) {
 		line, col  int
 		reasonHint string // a word the reason must contain
 	}{
-		{"misspelt field", `"oncall" in requester.grops`, 1, 22, "grops"},
+		{"misspelt field", `"oncall" in requester.grops`, 1, 22, "requester has id, email, manager, groups"},
 		{"unknown variable", `requestor.email == "a@b.c"`, 1, 1, "requestor"},
 		{"syntax", `request.duration <=`, 1, 20, ""},
-		{"second line", "request.breakglass &&\n  item.nme == \"db\"", 2, 7, "nme"},
+		{"second line", "request.breakglass &&\n  item.nme == \"db\"", 2, 7, "item has id, name, kind"},
 		{"returns duration", `request.duration`, 1, 1, "bool"},
 		{"returns string", `item.labels["env"]`, 1, 1, "bool"},
 		{"wrong operand types", `request.duration <= 6`, 1, 18, ""},
+		{"constant regex does not compile", `request.ticket.matches("(SEC")`, 1, 1, "missing closing )"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

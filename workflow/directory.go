@@ -18,6 +18,10 @@ var (
 	// ErrExternalGroup means the group's members are kept by another source
 	// (Slack or LDAP) and must be asked of that source.
 	ErrExternalGroup = errors.New("group membership is kept outside the static directory")
+	// ErrDuplicateUser means two users share a Slack id or an email.
+	ErrDuplicateUser = errors.New("duplicate user")
+	// ErrDuplicateGroup means two groups share a name.
+	ErrDuplicateGroup = errors.New("duplicate group")
 )
 
 // Directory tells the engine who a person is: their email, their manager and
@@ -79,23 +83,34 @@ type StaticDirectory struct {
 
 // NewStaticDirectory builds a directory from users and groups. Emails are
 // matched without regard to case. Membership declared on either side is
-// merged, so User.Groups and Group.Members agree afterwards.
-func NewStaticDirectory(users []User, groups []Group) *StaticDirectory {
+// merged, so User.Groups and Group.Members agree afterwards; a user's groups
+// are those the user lists, then the others in the order of groups. Slack
+// ids, emails and group names must be unique.
+func NewStaticDirectory(users []User, groups []Group) (*StaticDirectory, error) {
 	d := &StaticDirectory{
 		users:   make(map[string]User, len(users)),
 		byEmail: make(map[string]string, len(users)),
 		groups:  make(map[string]Group, len(groups)),
 	}
 	for _, g := range groups {
+		if _, dup := d.groups[g.Name]; dup {
+			return nil, fmt.Errorf("%w %q", ErrDuplicateGroup, g.Name)
+		}
 		g.Members = slices.Clone(g.Members)
 		d.groups[g.Name] = g
 		d.order = append(d.order, g.Name)
 	}
 	for _, u := range users {
+		email := strings.ToLower(u.Email)
+		_, dupID := d.users[u.SlackID]
+		_, dupEmail := d.byEmail[email]
+		if dupID || email != "" && dupEmail {
+			return nil, fmt.Errorf("%w %s (%s)", ErrDuplicateUser, u.SlackID, u.Email)
+		}
 		u.Groups = slices.Clone(u.Groups)
 		d.users[u.SlackID] = u
-		if u.Email != "" {
-			d.byEmail[strings.ToLower(u.Email)] = u.SlackID
+		if email != "" {
+			d.byEmail[email] = u.SlackID
 		}
 		for _, name := range u.Groups {
 			if g, ok := d.groups[name]; ok && !slices.Contains(g.Members, u.SlackID) {
@@ -104,15 +119,15 @@ func NewStaticDirectory(users []User, groups []Group) *StaticDirectory {
 			}
 		}
 	}
-	for _, g := range d.groups {
-		for _, id := range g.Members {
-			if u, ok := d.users[id]; ok && !slices.Contains(u.Groups, g.Name) {
-				u.Groups = append(u.Groups, g.Name)
+	for _, name := range d.order {
+		for _, id := range d.groups[name].Members {
+			if u, ok := d.users[id]; ok && !slices.Contains(u.Groups, name) {
+				u.Groups = append(u.Groups, name)
 				d.users[id] = u
 			}
 		}
 	}
-	return d
+	return d, nil
 }
 
 // User returns the person with a Slack id.
@@ -203,13 +218,17 @@ var nameTemplateFuncs = template.FuncMap{
 	"replace": func(old, repl, s string) string { return strings.ReplaceAll(s, old, repl) },
 }
 
-// ParseNameTemplate parses text and tries it on a sample user. It fails if
-// the template does not parse, names a field User does not have, or yields
-// an empty name.
+// ErrNameTemplate means a NameTemplate does not parse, or yields no name
+// for a person.
+var ErrNameTemplate = errors.New("invalid name template")
+
+// ParseNameTemplate parses text and tries it on a sample user. It fails,
+// with an error matching ErrNameTemplate, if the template does not parse,
+// names a field User does not have, or yields an empty name.
 func ParseNameTemplate(text string) (*NameTemplate, error) {
 	t, err := template.New("name").Funcs(nameTemplateFuncs).Option("missingkey=error").Parse(text)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrNameTemplate, err)
 	}
 	nt := &NameTemplate{tmpl: t}
 	if _, err := nt.Execute(sampleUser); err != nil {
@@ -218,15 +237,17 @@ func ParseNameTemplate(text string) (*NameTemplate, error) {
 	return nt, nil
 }
 
-// Execute returns the name for u.
+// Execute returns the name for u. It fails, with an error matching
+// ErrNameTemplate, when the template cannot be run for u or yields an
+// empty name.
 func (nt *NameTemplate) Execute(u User) (string, error) {
 	var b strings.Builder
 	if err := nt.tmpl.Execute(&b, u); err != nil {
-		return "", err
+		return "", fmt.Errorf("%w: %w", ErrNameTemplate, err)
 	}
 	name := strings.TrimSpace(b.String())
 	if name == "" {
-		return "", errors.New("template yields an empty name")
+		return "", fmt.Errorf("%w: the template yields an empty name", ErrNameTemplate)
 	}
 	return name, nil
 }

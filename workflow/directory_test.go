@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-func testDirectory() *StaticDirectory {
-	return NewStaticDirectory(
+func testDirectory(t *testing.T) *StaticDirectory {
+	t.Helper()
+	d, err := NewStaticDirectory(
 		[]User{
 			{SlackID: "U01", Email: "Ana@Example.com", Manager: "U03", Groups: []string{"eng"}},
 			{SlackID: "U02", Email: "bo@example.com", Groups: []string{"eng", "oncall"}},
@@ -21,10 +22,14 @@ func testDirectory() *StaticDirectory {
 			{Name: "sre", Source: GroupSlack, Ref: "sre-team"},
 		},
 	)
+	if err != nil {
+		t.Fatalf("NewStaticDirectory: %v", err)
+	}
+	return d
 }
 
 func TestStaticDirectoryGroups(t *testing.T) {
-	d := testDirectory()
+	d := testDirectory(t)
 	ctx := context.Background()
 	tests := []struct {
 		id   string
@@ -39,15 +44,51 @@ func TestStaticDirectoryGroups(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Groups(%s): %v", tt.id, err)
 		}
-		slices.Sort(got)
 		if !slices.Equal(got, tt.want) {
 			t.Errorf("Groups(%s) = %v, want %v", tt.id, got, tt.want)
 		}
 	}
 }
 
+func TestStaticDirectoryGroupOrder(t *testing.T) {
+	names := []string{"g1", "g2", "g3", "g4", "g5", "g6", "g7", "g8"}
+	var groups []Group
+	for _, name := range names {
+		groups = append(groups, Group{Name: name, Source: GroupStatic, Members: []string{"U01"}})
+	}
+	d, err := NewStaticDirectory([]User{{SlackID: "U01", Email: "a@example.com", Groups: []string{"g5"}}}, groups)
+	if err != nil {
+		t.Fatalf("NewStaticDirectory: %v", err)
+	}
+	want := []string{"g5", "g1", "g2", "g3", "g4", "g6", "g7", "g8"}
+	for range 10 {
+		if got, _ := d.Groups(context.Background(), "U01"); !slices.Equal(got, want) {
+			t.Fatalf("Groups(U01) = %v, want the user's own, then the order of groups: %v", got, want)
+		}
+	}
+}
+
+func TestStaticDirectoryDuplicates(t *testing.T) {
+	ana := User{SlackID: "U01", Email: "ana@example.com"}
+	tests := []struct {
+		name   string
+		users  []User
+		groups []Group
+		want   error
+	}{
+		{"slack id", []User{ana, {SlackID: "U01", Email: "bo@example.com"}}, nil, ErrDuplicateUser},
+		{"email in another case", []User{ana, {SlackID: "U02", Email: "ANA@example.com"}}, nil, ErrDuplicateUser},
+		{"group", []User{ana}, []Group{{Name: "dba"}, {Name: "dba"}}, ErrDuplicateGroup},
+	}
+	for _, tt := range tests {
+		if _, err := NewStaticDirectory(tt.users, tt.groups); !errors.Is(err, tt.want) {
+			t.Errorf("%s: NewStaticDirectory error = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
 func TestStaticDirectoryMembers(t *testing.T) {
-	d := testDirectory()
+	d := testDirectory(t)
 	ctx := context.Background()
 	got, err := d.Members(ctx, "oncall")
 	if err != nil {
@@ -66,7 +107,7 @@ func TestStaticDirectoryMembers(t *testing.T) {
 }
 
 func TestStaticDirectoryLookups(t *testing.T) {
-	d := testDirectory()
+	d := testDirectory(t)
 	ctx := context.Background()
 	if got, err := d.Email(ctx, "U02"); err != nil || got != "bo@example.com" {
 		t.Errorf("Email(U02) = %q, %v; want bo@example.com", got, err)
@@ -89,7 +130,7 @@ func TestStaticDirectoryLookups(t *testing.T) {
 }
 
 func TestStaticDirectoryIsDirectory(t *testing.T) {
-	var _ Directory = testDirectory()
+	var _ Directory = testDirectory(t)
 }
 
 func TestUserLocalPart(t *testing.T) {
@@ -118,8 +159,8 @@ func TestNameTemplate(t *testing.T) {
 	for _, tt := range tests {
 		nt, err := ParseNameTemplate(tt.text)
 		if tt.wantErr {
-			if err == nil {
-				t.Errorf("ParseNameTemplate(%q) succeeded, want an error", tt.text)
+			if !errors.Is(err, ErrNameTemplate) {
+				t.Errorf("ParseNameTemplate(%q) error = %v, want ErrNameTemplate", tt.text, err)
 			}
 			continue
 		}
@@ -130,5 +171,15 @@ func TestNameTemplate(t *testing.T) {
 		if err != nil || got != tt.want {
 			t.Errorf("Execute(%q) = %q, %v; want %q", tt.text, got, err, tt.want)
 		}
+	}
+}
+
+func TestNameTemplateEmptyForSomeone(t *testing.T) {
+	nt, err := ParseNameTemplate("{{.Manager}}")
+	if err != nil {
+		t.Fatalf("ParseNameTemplate: %v", err)
+	}
+	if _, err := nt.Execute(User{SlackID: "U01"}); !errors.Is(err, ErrNameTemplate) {
+		t.Errorf("Execute for a person without a manager: error = %v, want ErrNameTemplate", err)
 	}
 }

@@ -124,8 +124,41 @@ const (
 )
 
 // ErrApproverSyntax means an approver is not written in a form ParseApprover
-// knows.
+// knows. Every *ApproverError matches it.
 var ErrApproverSyntax = errors.New("invalid approver")
+
+// ApproverFault says what is wrong with the text of an approver.
+type ApproverFault int
+
+// The ways an approver's text can be wrong.
+const (
+	ApproverUnknownKind ApproverFault = iota + 1 // the part before ":" is no ApproverKind
+	ApproverNoRef                                // user, group or usergroup without a name after ":"
+	ApproverExtraRef                             // manager or owners followed by ":" and more
+)
+
+// ApproverError is returned by ParseApprover for text that is not an
+// approver.
+type ApproverError struct {
+	Text  string       // the text as given
+	Kind  ApproverKind // what was written before ":", which may be no kind
+	Fault ApproverFault
+}
+
+func (e *ApproverError) Error() string {
+	switch e.Fault {
+	case ApproverNoRef:
+		return fmt.Sprintf("approver %q names nobody; write %s:<name>", e.Text, e.Kind)
+	case ApproverExtraRef:
+		return fmt.Sprintf("approver %q: %s takes nothing after it; write just %s", e.Text, e.Kind, e.Kind)
+	}
+	return fmt.Sprintf("unknown approver %q; write manager, owners, user:<Slack id or email>, group:<name> or usergroup:<Slack handle>", e.Text)
+}
+
+// Is reports whether target is ErrApproverSyntax.
+func (e *ApproverError) Is(target error) bool {
+	return target == ErrApproverSyntax
+}
 
 // Approver names who may approve. Its text form is "manager", "owners",
 // "user:<slack id or email>", "group:<name>" or "usergroup:<handle>".
@@ -142,20 +175,25 @@ var ApproverKinds = []ApproverKind{ApproverUser, ApproverGroup, ApproverUserGrou
 
 // ParseApprover parses the text form of an approver. The reference of a user
 // is returned as written; resolving an email to a Slack id is the caller's.
+// Text that is not an approver gives an *ApproverError.
 func ParseApprover(s string) (Approver, error) {
 	kind, ref, hasRef := strings.Cut(strings.TrimSpace(s), ":")
 	a := Approver{Kind: ApproverKind(kind), Ref: strings.TrimSpace(ref)}
+	fault := ApproverFault(0)
 	switch a.Kind {
 	case ApproverManager, ApproverOwners:
 		if hasRef {
-			return Approver{}, fmt.Errorf("%w %q: %s takes no reference", ErrApproverSyntax, s, kind)
+			fault = ApproverExtraRef
 		}
 	case ApproverUser, ApproverGroup, ApproverUserGroup:
 		if a.Ref == "" {
-			return Approver{}, fmt.Errorf("%w %q: write %s:<name>", ErrApproverSyntax, s, kind)
+			fault = ApproverNoRef
 		}
 	default:
-		return Approver{}, fmt.Errorf("%w %q: unknown kind %q", ErrApproverSyntax, s, kind)
+		fault = ApproverUnknownKind
+	}
+	if fault != 0 {
+		return Approver{}, &ApproverError{Text: s, Kind: a.Kind, Fault: fault}
 	}
 	return a, nil
 }

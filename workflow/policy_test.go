@@ -9,32 +9,38 @@ import (
 
 func TestParseApprover(t *testing.T) {
 	tests := []struct {
-		text    string
-		want    Approver
-		wantErr bool
+		text  string
+		want  Approver
+		fault ApproverFault // zero for valid text
 	}{
-		{"manager", Approver{Kind: ApproverManager}, false},
-		{"owners", Approver{Kind: ApproverOwners}, false},
-		{"user:U0123", Approver{Kind: ApproverUser, Ref: "U0123"}, false},
-		{"user:alice@example.com", Approver{Kind: ApproverUser, Ref: "alice@example.com"}, false},
-		{"group:dba", Approver{Kind: ApproverGroup, Ref: "dba"}, false},
-		{" usergroup: oncall ", Approver{Kind: ApproverUserGroup, Ref: "oncall"}, false},
-		{"manager:U01", Approver{}, true},
-		{"user:", Approver{}, true},
-		{"group", Approver{}, true},
-		{"boss", Approver{}, true},
-		{"", Approver{}, true},
+		{"manager", Approver{Kind: ApproverManager}, 0},
+		{"owners", Approver{Kind: ApproverOwners}, 0},
+		{"user:U0123", Approver{Kind: ApproverUser, Ref: "U0123"}, 0},
+		{"user:alice@example.com", Approver{Kind: ApproverUser, Ref: "alice@example.com"}, 0},
+		{"group:dba", Approver{Kind: ApproverGroup, Ref: "dba"}, 0},
+		{" usergroup: oncall ", Approver{Kind: ApproverUserGroup, Ref: "oncall"}, 0},
+		{"manager:U01", Approver{}, ApproverExtraRef},
+		{"owners:", Approver{}, ApproverExtraRef},
+		{"user:", Approver{}, ApproverNoRef},
+		{"group", Approver{}, ApproverNoRef},
+		{"boss", Approver{}, ApproverUnknownKind},
+		{"", Approver{}, ApproverUnknownKind},
 	}
 	for _, tt := range tests {
 		got, err := ParseApprover(tt.text)
-		if tt.wantErr {
-			if !errors.Is(err, ErrApproverSyntax) {
-				t.Errorf("ParseApprover(%q) error = %v, want ErrApproverSyntax", tt.text, err)
+		if tt.fault == 0 {
+			if err != nil || got != tt.want {
+				t.Errorf("ParseApprover(%q) = %+v, %v; want %+v", tt.text, got, err, tt.want)
 			}
 			continue
 		}
-		if err != nil || got != tt.want {
-			t.Errorf("ParseApprover(%q) = %+v, %v; want %+v", tt.text, got, err, tt.want)
+		var ae *ApproverError
+		if !errors.As(err, &ae) || !errors.Is(err, ErrApproverSyntax) {
+			t.Errorf("ParseApprover(%q) error = %v, want an *ApproverError matching ErrApproverSyntax", tt.text, err)
+			continue
+		}
+		if ae.Fault != tt.fault || ae.Text != tt.text {
+			t.Errorf("ParseApprover(%q) error = %+v, want fault %d for that text", tt.text, ae, tt.fault)
 		}
 	}
 }
