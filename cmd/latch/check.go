@@ -41,6 +41,11 @@ exits 1. Secrets are not read.`,
 				}
 				return &exitError{exitFailure}
 			}
+			var unreadable *config.FileError
+			if errors.As(err, &unreadable) {
+				fmt.Fprintln(cmd.ErrOrStderr(), unreadable)
+				return &exitError{exitFailure}
+			}
 			if err != nil {
 				return err
 			}

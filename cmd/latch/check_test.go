@@ -74,6 +74,13 @@ func TestCheckUsage(t *testing.T) {
 	if r := latch(t, "check"); r.code != exitUsage || !strings.Contains(r.stderr, "--config") {
 		t.Errorf("check without --config = %+v", r)
 	}
+	broken := filepath.Join(t.TempDir(), "broken.yaml")
+	if err := os.WriteFile(broken, []byte("store:\n  path: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := latch(t, "check", "--config", broken); r.code != exitFailure || !strings.HasPrefix(r.stderr, broken+":") {
+		t.Errorf("check of a file that is not YAML = %+v, want exit 1 and file:line: on stderr", r)
+	}
 	missing := filepath.Join(t.TempDir(), "nope.yaml")
 	if r := latch(t, "check", "--config", missing); r.code != exitFailure || !strings.Contains(r.stderr, "nope.yaml") {
 		t.Errorf("check of a missing file = %+v", r)
