@@ -437,7 +437,9 @@ func (r *Request) applyGrant(e *Event) error {
 	if !ok {
 		return transitionError(e.Kind, r, fmt.Sprintf("no grant %q", e.GrantID))
 	}
-	bad := func(why string) error { return transitionError(e.Kind, r, "grant "+g.ID+" is "+string(g.State)+": "+why) }
+	bad := func(why string) error {
+		return transitionError(e.Kind, r, "grant "+g.ID+" is "+string(g.State)+": "+why)
+	}
 	switch e.Kind {
 	case KindGrantProvisioning:
 		if g.State != GrantProvisioning || r.State != RequestProvisioning {
