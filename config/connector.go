@@ -300,7 +300,7 @@ func required(ps *problems, path, value, what string) {
 // positive returns d, or def when d is unset, reporting a negative d.
 func positive(ps *problems, path string, d, def time.Duration) time.Duration {
 	if d < 0 {
-		ps.add(path, "%s is negative; give a positive duration", fmtDuration(d))
+		ps.add(path, "%s is negative; give a positive duration", workflow.FormatDuration(d))
 	}
 	if d <= 0 {
 		return def

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/latchhq/latch/workflow"
 )
 
 // fieldKeys returns the YAML keys of a struct type and the field under
@@ -170,7 +172,7 @@ func integerOf(raw any) (int64, string) {
 func durationOf(raw any) (time.Duration, string) {
 	switch v := raw.(type) {
 	case string:
-		d, err := ParseDuration(v)
+		d, err := workflow.ParseDuration(v)
 		if err != nil {
 			return 0, err.Error()
 		}
@@ -182,34 +184,6 @@ func durationOf(raw any) (time.Duration, string) {
 		return 0, fmt.Sprintf("%v has no unit; write a duration such as 90s, 15m, 6h or 7d", v)
 	}
 	return 0, fmt.Sprintf("wrong type: want %s, got %s", describeType(durationType), describeValue(raw))
-}
-
-// ParseDuration parses a duration as the configuration writes them: Go
-// syntax with an optional leading number of days, such as "45m", "6h",
-// "7d" or "1d12h".
-func ParseDuration(s string) (time.Duration, error) {
-	bad := fmt.Errorf("invalid duration %q; write a number and a unit (s, m, h, d), such as 90s, 15m, 6h, 7d or 1d12h", s)
-	days, rest, hasDays := strings.Cut(strings.TrimSpace(s), "d")
-	if !hasDays {
-		d, err := time.ParseDuration(days)
-		if err != nil {
-			return 0, bad
-		}
-		return d, nil
-	}
-	n, err := strconv.Atoi(days)
-	if err != nil || n < 0 || n > 36500 {
-		return 0, bad
-	}
-	d := time.Duration(n) * 24 * time.Hour
-	if rest != "" {
-		r, err := time.ParseDuration(rest)
-		if err != nil || r < 0 {
-			return 0, bad
-		}
-		d += r
-	}
-	return d, nil
 }
 
 func describeType(t reflect.Type) string {

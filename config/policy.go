@@ -264,10 +264,10 @@ func (r policyRefs) duration(path string, d durationDoc) workflow.DurationRules 
 		return rules
 	}
 	if rules.Default > rules.Max {
-		r.ps.add(path+".default", "%s is longer than max %s; lower default or raise max", fmtDuration(rules.Default), fmtDuration(rules.Max))
+		r.ps.add(path+".default", "%s is longer than max %s; lower default or raise max", workflow.FormatDuration(rules.Default), workflow.FormatDuration(rules.Max))
 	}
 	if rules.Min > rules.Default {
-		r.ps.add(path+".min", "%s is longer than default %s; lower min or raise default", fmtDuration(rules.Min), fmtDuration(rules.Default))
+		r.ps.add(path+".min", "%s is longer than default %s; lower min or raise default", workflow.FormatDuration(rules.Min), workflow.FormatDuration(rules.Default))
 	}
 	if len(d.Choices) == 0 {
 		rules.Choices = workflow.DeriveChoices(rules.Min, rules.Default, rules.Max)
@@ -276,13 +276,13 @@ func (r policyRefs) duration(path string, d durationDoc) workflow.DurationRules 
 	for i, c := range d.Choices {
 		switch {
 		case !rules.Allows(c):
-			r.ps.add(index(path+".choices", i), "%s is outside min %s and max %s; remove it or widen the range", fmtDuration(c), fmtDuration(rules.Min), fmtDuration(rules.Max))
+			r.ps.add(index(path+".choices", i), "%s is outside min %s and max %s; remove it or widen the range", workflow.FormatDuration(c), workflow.FormatDuration(rules.Min), workflow.FormatDuration(rules.Max))
 		case slices.Index(d.Choices, c) < i:
-			r.ps.add(index(path+".choices", i), "%s is listed twice; remove one", fmtDuration(c))
+			r.ps.add(index(path+".choices", i), "%s is listed twice; remove one", workflow.FormatDuration(c))
 		}
 	}
 	if !slices.Contains(d.Choices, rules.Default) {
-		r.ps.add(path+".choices", "does not include the default %s, which the request form preselects; add it", fmtDuration(rules.Default))
+		r.ps.add(path+".choices", "does not include the default %s, which the request form preselects; add it", workflow.FormatDuration(rules.Default))
 	}
 	rules.Choices = slices.Clone(d.Choices)
 	slices.Sort(rules.Choices)
@@ -296,7 +296,7 @@ func (r policyRefs) extension(path string, d extensionDoc, dur workflow.Duration
 		e.RequiresApproval = *d.RequiresApproval
 	}
 	if e.MaxTotal < dur.Max {
-		r.ps.add(path+".max_total", "%s is shorter than duration.max %s, so a grant could outlast it; raise max_total to at least %s", fmtDuration(e.MaxTotal), fmtDuration(dur.Max), fmtDuration(dur.Max))
+		r.ps.add(path+".max_total", "%s is shorter than duration.max %s, so a grant could outlast it; raise max_total to at least %s", workflow.FormatDuration(e.MaxTotal), workflow.FormatDuration(dur.Max), workflow.FormatDuration(dur.Max))
 	}
 	return e
 }
@@ -452,10 +452,10 @@ func (r policyRefs) reminders(path string, d remindersDoc) (workflow.Reminders, 
 		PendingTimeout: positive(r.ps, path+".pending_timeout", d.PendingTimeout, defaultPendingTimeout),
 	}
 	if rm.RemindAfter >= rm.PendingTimeout {
-		r.ps.add(path+".remind_after", "%s is not before pending_timeout %s, so no reminder would be sent; shorten it", fmtDuration(rm.RemindAfter), fmtDuration(rm.PendingTimeout))
+		r.ps.add(path+".remind_after", "%s is not before pending_timeout %s, so no reminder would be sent; shorten it", workflow.FormatDuration(rm.RemindAfter), workflow.FormatDuration(rm.PendingTimeout))
 	}
 	if rm.EscalateAfter >= rm.PendingTimeout {
-		r.ps.add(path+".escalate_after", "%s is not before pending_timeout %s, so escalation would never happen; shorten it", fmtDuration(rm.EscalateAfter), fmtDuration(rm.PendingTimeout))
+		r.ps.add(path+".escalate_after", "%s is not before pending_timeout %s, so escalation would never happen; shorten it", workflow.FormatDuration(rm.EscalateAfter), workflow.FormatDuration(rm.PendingTimeout))
 	}
 	var rc reach
 	rm.FallbackApprovers, rc = r.approvers(path+".fallback_approvers", d.FallbackApprovers)
@@ -483,7 +483,7 @@ func (r policyRefs) warnBefore(path string, d *time.Duration, dur workflow.Durat
 	}
 	w := positive(r.ps, path, *d, 0)
 	if w > 0 && dur.Min > 0 && w >= dur.Min {
-		r.ps.add(path, "%s is not shorter than duration.min %s, so a grant that short would be warned about as it starts; shorten it, or write 0s for no warning", fmtDuration(w), fmtDuration(dur.Min))
+		r.ps.add(path, "%s is not shorter than duration.min %s, so a grant that short would be warned about as it starts; shorten it, or write 0s for no warning", workflow.FormatDuration(w), workflow.FormatDuration(dur.Min))
 	}
 	return w
 }
@@ -529,7 +529,7 @@ func (r policyRefs) breakGlass(path string, d breakGlassDoc, dur workflow.Durati
 		r.ps.add(path+".reviewers", "break-glass grants must be reviewed afterwards; list who reviews them, e.g. group:security")
 	}
 	if dur.Max > 0 && bg.MaxDuration > dur.Max {
-		r.ps.add(path+".max_duration", "%s is longer than duration.max %s; emergency access should be shorter than approved access", fmtDuration(bg.MaxDuration), fmtDuration(dur.Max))
+		r.ps.add(path+".max_duration", "%s is longer than duration.max %s; emergency access should be shorter than approved access", workflow.FormatDuration(bg.MaxDuration), workflow.FormatDuration(dur.Max))
 	}
 	switch {
 	case bg.RateLimit.Count < 0:
@@ -538,7 +538,7 @@ func (r policyRefs) breakGlass(path string, d breakGlassDoc, dur workflow.Durati
 		bg.RateLimit.Count = defaultBGRateCount
 	}
 	if bg.ReviewReminder > bg.ReviewWithin {
-		r.ps.add(path+".review_reminder", "%s is longer than review_within %s, so no reminder comes before the deadline; shorten it", fmtDuration(bg.ReviewReminder), fmtDuration(bg.ReviewWithin))
+		r.ps.add(path+".review_reminder", "%s is longer than review_within %s, so no reminder comes before the deadline; shorten it", workflow.FormatDuration(bg.ReviewReminder), workflow.FormatDuration(bg.ReviewWithin))
 	}
 	return bg
 }

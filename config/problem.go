@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 )
 
 // Problem is one thing wrong with a configuration.
@@ -215,28 +214,6 @@ func onlyPeople(n int) string {
 		return "only 1 person"
 	}
 	return fmt.Sprintf("only %d people", n)
-}
-
-// fmtDuration writes a duration the way the configuration does: 90s, 15m,
-// 14h, 1d12h.
-func fmtDuration(d time.Duration) string {
-	if d < 0 {
-		return "-" + fmtDuration(-d)
-	}
-	if d == 0 || d%time.Second != 0 {
-		return d.String()
-	}
-	var b strings.Builder
-	for _, u := range []struct {
-		unit time.Duration
-		name string
-	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
-		if n := d / u.unit; n > 0 {
-			fmt.Fprintf(&b, "%d%s", n, u.name)
-			d -= n * u.unit
-		}
-	}
-	return b.String()
 }
 
 // identity checks the value that identifies each entry of a list (an id, a

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/latchhq/latch/config"
 	"github.com/latchhq/latch/store"
+	"github.com/latchhq/latch/workflow"
 	"github.com/spf13/cobra"
 )
 
@@ -84,7 +84,7 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 	if _, err := time.Parse("2006-01-02T15:04:05", s); err == nil {
 		return time.Time{}, fmt.Errorf("%q has no time zone: add Z for UTC (%sZ) or an offset such as +01:00", s, s)
 	}
-	d, err := config.ParseDuration(s)
+	d, err := workflow.ParseDuration(s)
 	if err != nil || d <= 0 {
 		return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-11-01T09:00:00Z), a date (2026-11-01) or a duration ago (24h, 7d)", s)
 	}
