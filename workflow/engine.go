@@ -1,0 +1,837 @@
+package workflow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Store is what the engine needs from storage: an append-only log whose
+// appends are durable when they return, and the requests folded from it.
+type Store interface {
+	Append(ctx context.Context, events ...Event) ([]Event, error)
+	Request(id string) (Request, bool, error)
+	OpenRequests(fn func(Request) error) error
+	RequestsOf(user string, fn func(Request) error) error
+}
+
+// Revoke retries: the delay starts at RetryBase and doubles up to RetryMax;
+// after MaxRevokeAttempts failures the grant is revoke_failed and retried
+// every RetryFailedEvery until it succeeds.
+const (
+	RetryBase        = 5 * time.Second
+	RetryMax         = 5 * time.Minute
+	RetryFailedEvery = 15 * time.Minute
+)
+
+// ActorLatch is the actor of events latch causes by itself.
+const ActorLatch = "latch"
+
+// Config is what an Engine is made of.
+type Config struct {
+	Store      Store
+	Catalogue  *Catalogue
+	Policies   map[string]*Policy
+	Directory  Directory
+	Connectors map[string]Provisioner // by connector name
+	Notifier   Notifier
+	Clock      Clock
+	// Admins may revoke any grant.
+	Admins []string
+	// Tick is the wheel's tick (default DefaultTick).
+	Tick time.Duration
+}
+
+// Engine runs requests through their lives: it turns commands into events,
+// checks them against policy and state, commits them, and then does what
+// they call for: asking approvers, calling connectors, keeping deadlines.
+type Engine struct {
+	cfg   Config
+	wheel *Wheel
+	locks [64]sync.Mutex // by request id, held from reading a request to committing its events
+
+	ctx    context.Context // ends when the engine closes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // background work
+	loop   sync.WaitGroup // the deadline loop
+
+	mu      sync.Mutex
+	running map[string]bool      // requests whose worker runs
+	again   map[string]bool      // requests to look at again when their worker finishes
+	backoff map[string]time.Time // grant id → earliest next connector attempt
+	closed  bool
+}
+
+// NewEngine returns an engine; Start brings it up to date with the store.
+func NewEngine(cfg Config) (*Engine, error) {
+	switch {
+	case cfg.Store == nil, cfg.Catalogue == nil, cfg.Directory == nil, cfg.Notifier == nil, cfg.Clock == nil:
+		return nil, errors.New("engine: store, catalogue, directory, notifier and clock are required")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Engine{
+		cfg:     cfg,
+		wheel:   NewWheel(cfg.Clock.Now(), cfg.Tick),
+		ctx:     ctx,
+		cancel:  cancel,
+		running: make(map[string]bool),
+		again:   make(map[string]bool),
+		backoff: make(map[string]time.Time),
+	}, nil
+}
+
+// lock locks the request id and returns the unlock.
+func (e *Engine) lock(id string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	m := &e.locks[h.Sum32()%uint32(len(e.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// Start loads every open request from the store, schedules its deadlines
+// (those already past fire at once) and resumes any connector call whose
+// outcome was not recorded. It then keeps the deadlines until Close.
+func (e *Engine) Start() error {
+	var open []Request
+	if err := e.cfg.Store.OpenRequests(func(r Request) error {
+		open = append(open, r)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("engine: load open requests: %w", err)
+	}
+	for i := range open {
+		e.schedule(&open[i])
+		switch open[i].State {
+		case RequestProvisioning, RequestRevoking, RequestFailed:
+			e.kick(open[i].ID)
+		}
+	}
+	e.loop.Add(1)
+	go func() {
+		defer e.loop.Done()
+		e.wheel.Run(e.ctx, e.cfg.Clock, e.fire)
+	}()
+	return nil
+}
+
+// Close stops the engine and waits for its background work. Deadlines are
+// not lost: they are rebuilt from the store at the next Start.
+func (e *Engine) Close() {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.cancel()
+	e.loop.Wait()
+	e.wg.Wait()
+}
+
+// Wait blocks until no background work is left: no connector call in
+// flight and no request waiting for its worker. It is meant for tests.
+func (e *Engine) Wait() {
+	for {
+		e.wg.Wait()
+		e.mu.Lock()
+		idle := len(e.running) == 0
+		e.mu.Unlock()
+		if idle {
+			return
+		}
+	}
+}
+
+// Advance fires the deadlines due by the clock's time now, and returns how
+// many fired. Start's loop calls it on every tick; tests call it after
+// moving a fake clock.
+func (e *Engine) Advance() int {
+	return e.wheel.Advance(e.cfg.Clock.Now(), e.fire)
+}
+
+// deadline returns the wheel key of a request's deadline.
+func deadline(kind DeadlineKind, requestID string) (Deadline, bool) {
+	id, err := uuid.Parse(requestID)
+	if err != nil {
+		return Deadline{}, false
+	}
+	return Deadline{Kind: kind, ID: id}, true
+}
+
+// at schedules or cancels a request's deadline (a zero time cancels).
+func (e *Engine) at(kind DeadlineKind, requestID string, t time.Time) {
+	d, ok := deadline(kind, requestID)
+	if !ok {
+		return
+	}
+	if t.IsZero() {
+		e.wheel.CancelDeadline(d)
+		return
+	}
+	e.wheel.Schedule(d, t)
+}
+
+// schedule sets the deadlines a request in its current state has.
+func (e *Engine) schedule(r *Request) {
+	p := e.cfg.Policies[r.Policy]
+	var timeout, expiry, warn time.Time
+	switch r.State {
+	case RequestPending:
+		if p != nil && p.Reminders.PendingTimeout > 0 {
+			timeout = r.SubmittedAt.Add(p.Reminders.PendingTimeout)
+		}
+	case RequestActive:
+		expiry = r.ExpiresAt
+		if p != nil && p.WarnBefore > 0 && !r.Warned {
+			warn = r.ExpiresAt.Add(-p.WarnBefore)
+		}
+	}
+	e.at(DeadlineTimeout, r.ID, timeout)
+	e.at(DeadlineExpiry, r.ID, expiry)
+	e.at(DeadlineWarn, r.ID, warn)
+}
+
+// fire handles a deadline that came due.
+func (e *Engine) fire(d Deadline, _ time.Time) {
+	id := uuid.UUID(d.ID).String()
+	e.background(func(ctx context.Context) {
+		switch d.Kind {
+		case DeadlineExpiry:
+			e.end(ctx, id, ActorLatch, OutcomeExpired, "", nil)
+		case DeadlineTimeout:
+			e.timeout(ctx, id)
+		case DeadlineWarn:
+			e.warn(ctx, id)
+		case DeadlineRevokeRetry:
+			e.kick(id)
+		}
+	})
+}
+
+// background runs fn on its own goroutine, tracked so Close can wait, and
+// reports whether it started it (not after Close).
+func (e *Engine) background(fn func(ctx context.Context)) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return false
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		fn(e.ctx)
+	}()
+	return true
+}
+
+// load returns a request, or a refusal if there is none.
+func (e *Engine) load(id string) (Request, error) {
+	r, ok, err := e.cfg.Store.Request(id)
+	if err != nil {
+		return r, fmt.Errorf("load request %s: %w", id, err)
+	}
+	if !ok {
+		return r, refuse(RefusedUnknown, "there is no request %s", id)
+	}
+	return r, nil
+}
+
+// commit checks events against r, appends them and folds the committed
+// events into r. The caller holds r's lock.
+func (e *Engine) commit(ctx context.Context, r *Request, events ...Event) error {
+	trial := r.Clone()
+	now := e.cfg.Clock.Now()
+	for i := range events {
+		if events[i].RequestID == "" {
+			events[i].RequestID = r.ID
+		}
+		ev := events[i]
+		ev.Time = now
+		if err := ApplyEvent(&trial, &ev); err != nil {
+			return err
+		}
+	}
+	done, err := e.cfg.Store.Append(ctx, events...)
+	if err != nil {
+		return fmt.Errorf("commit %s: %w", events[0].Kind, err)
+	}
+	for i := range done {
+		if err := ApplyEvent(r, &done[i]); err != nil {
+			return fmt.Errorf("fold committed %s: %w", done[i].Kind, err)
+		}
+	}
+	return nil
+}
+
+// event builds an event, panicking only on a payload that cannot be encoded
+// (the payload types are all plain structs).
+func event(kind, actor, grantID string, payload any) Event {
+	ev, err := NewEvent(kind, actor, "", grantID, payload)
+	if err != nil {
+		panic(err)
+	}
+	return ev
+}
+
+// user looks a person up in the directory.
+func (e *Engine) user(ctx context.Context, id string) (User, error) {
+	d := e.cfg.Directory
+	email, err := d.Email(ctx, id)
+	if err != nil {
+		return User{}, fmt.Errorf("look up %s: %w", id, err)
+	}
+	manager, err := d.Manager(ctx, id)
+	if err != nil {
+		return User{}, fmt.Errorf("look up %s: %w", id, err)
+	}
+	groups, err := d.Groups(ctx, id)
+	if err != nil {
+		return User{}, fmt.Errorf("look up %s: %w", id, err)
+	}
+	return User{SlackID: id, Email: email, Manager: manager, Groups: groups}, nil
+}
+
+// Submit checks a request against its item's policy and records it. The
+// request is refused (an error matching ErrRefused, saying why) if the item
+// is unknown or invisible to the people involved, the duration or the
+// justification does not fit the policy, or a stage could never approve.
+// auto_reject and auto_approve decide it at once when they hold; otherwise
+// the first stage (every stage, if parallel) is asked to approve.
+func (e *Engine) Submit(ctx context.Context, s Submission) (Request, error) {
+	it, ok := e.cfg.Catalogue.Item(s.Item)
+	if !ok {
+		return Request{}, refuse(RefusedUnknownItem, "there is no item %q in the catalogue", s.Item)
+	}
+	p := e.cfg.Policies[it.Policy]
+	if p == nil {
+		return Request{}, fmt.Errorf("item %s: no policy %q", it.ID, it.Policy)
+	}
+	if s.Beneficiary == "" {
+		s.Beneficiary = s.Requester
+	}
+	requester, err := e.user(ctx, s.Requester)
+	if err != nil {
+		return Request{}, err
+	}
+	beneficiary := requester
+	if s.Beneficiary != s.Requester {
+		if beneficiary, err = e.user(ctx, s.Beneficiary); err != nil {
+			return Request{}, err
+		}
+	}
+	now := e.cfg.Clock.Now()
+	d, err := CheckSubmission(ctx, p, it, requester, beneficiary, s, now)
+	if err != nil {
+		return Request{}, err
+	}
+	facts := Facts{
+		Request:     RequestFacts{Duration: d, Justification: s.Justification, Ticket: s.Ticket, OnBehalf: s.Beneficiary != s.Requester},
+		Requester:   PersonFactsOf(requester),
+		Beneficiary: PersonFactsOf(beneficiary),
+		Item:        ItemFactsOf(it),
+		Now:         now,
+	}
+	decision, cond, err := Decide(ctx, p, facts)
+	if err != nil {
+		return Request{}, err
+	}
+	var stages []StageState
+	if decision == AskApprovers {
+		if stages, err = ResolveStages(ctx, e.cfg.Directory, p, it, requester, beneficiary); err != nil {
+			return Request{}, err
+		}
+	}
+	events := []Event{event(KindSubmitted, s.Requester, "", Submitted{
+		Item: it.ID, Policy: p.Name, Requester: s.Requester, Beneficiary: s.Beneficiary, Duration: d,
+		Justification: s.Justification, Ticket: s.Ticket, Params: s.Params, Mode: p.Approval.Mode,
+		Stages: stages, Targets: it.Targets,
+	})}
+	switch decision {
+	case AutoReject:
+		events = append(events, event(KindDenied, ActorLatch, "", Denied{Stage: -1, Reason: "refused by the policy's auto_reject condition", Condition: cond}))
+	case AutoApprove:
+		events = append(events, e.approved(it.Targets, cond))
+	}
+	id := uuid.Must(uuid.NewV7()).String()
+	for i := range events {
+		events[i].RequestID = id
+	}
+	unlock := e.lock(id)
+	defer unlock()
+	var r Request
+	if err := e.commit(ctx, &r, events...); err != nil {
+		return Request{}, err
+	}
+	e.after(ctx, &r)
+	return r, nil
+}
+
+// approved builds the event that approves a request, with a new grant for
+// each target.
+func (e *Engine) approved(targets []Target, cond string) Event {
+	grants := make([]GrantTarget, len(targets))
+	for i, t := range targets {
+		grants[i] = GrantTarget{ID: uuid.Must(uuid.NewV7()).String(), Target: t}
+	}
+	return event(KindApproved, ActorLatch, "", Approved{Grants: grants, Condition: cond})
+}
+
+// after does what a request's new state calls for once its events are
+// committed: tell people, set deadlines, start connector work.
+func (e *Engine) after(ctx context.Context, r *Request) {
+	e.schedule(r)
+	switch r.State {
+	case RequestPending:
+		for i, s := range r.Stages {
+			if !s.Done && (r.Mode == Parallel || i == r.Stage) {
+				e.cfg.Notifier.ApprovalNeeded(ctx, *r, i)
+			}
+		}
+	case RequestProvisioning:
+		e.cfg.Notifier.Decided(ctx, *r)
+		e.kick(r.ID)
+	case RequestRejected, RequestCancelled, RequestTimedOut:
+		e.cfg.Notifier.Decided(ctx, *r)
+	case RequestRevoking, RequestFailed:
+		e.kick(r.ID)
+	}
+}
+
+// Approve records an approver's approval. It is refused, and the refusal
+// recorded, when the request is closed, when by is not an approver of an
+// open stage, or when by would approve their own request; a second approval
+// by the same person is refused without a record (a double click).
+func (e *Engine) Approve(ctx context.Context, requestID, by string) (Request, error) {
+	return e.decide(ctx, requestID, by, true, "")
+}
+
+// Deny rejects a request, with a reason, on behalf of one of its approvers.
+func (e *Engine) Deny(ctx context.Context, requestID, by, reason string) (Request, error) {
+	return e.decide(ctx, requestID, by, false, reason)
+}
+
+func (e *Engine) decide(ctx context.Context, requestID, by string, approve bool, reason string) (Request, error) {
+	unlock := e.lock(requestID)
+	defer unlock()
+	r, err := e.load(requestID)
+	if err != nil {
+		return r, err
+	}
+	command := "approve"
+	if !approve {
+		command = "deny"
+	}
+	refused := func(reason RefusalReason, format string, args ...any) (Request, error) {
+		err := refuse(reason, format, args...)
+		if cerr := e.commit(ctx, &r, event(KindRefused, by, "", Refused{Command: command, By: by, Reason: err.Error()})); cerr != nil {
+			return r, errors.Join(err, cerr)
+		}
+		return r, err
+	}
+	if r.State.Closed() {
+		return refused(RefusedClosed, "this request was already %s", r.State)
+	}
+	p := e.cfg.Policies[r.Policy]
+	if (by == r.Requester || by == r.Beneficiary) && (p == nil || !p.AllowSelfApproval) {
+		return refused(RefusedSelfApproval, "you cannot decide a request you made or that is for you")
+	}
+	stage := -1
+	for i, s := range r.Stages {
+		if s.Done || (r.Mode != Parallel && i != r.Stage) {
+			continue
+		}
+		if slices.Contains(s.Approvals, by) {
+			return r, refuse(RefusedAlreadyVoted, "you approved this request already")
+		}
+		if slices.Contains(s.Approvers, by) {
+			stage = i
+			break
+		}
+	}
+	if stage < 0 {
+		return refused(RefusedNotApprover, "you are not an approver of this request at this stage")
+	}
+	var events []Event
+	if !approve {
+		events = append(events, event(KindDenied, by, "", Denied{Stage: stage, By: by, Reason: reason}))
+	} else {
+		events = append(events, event(KindApproval, by, "", Vote{Stage: stage, By: by}))
+		s := r.Stages[stage]
+		if len(s.Approvals)+1 >= s.Required {
+			events = append(events, event(KindStageApproved, by, "", StageDecision{Stage: stage}))
+			left := false
+			for i, o := range r.Stages {
+				left = left || (i != stage && !o.Done)
+			}
+			if !left {
+				ev := e.approved(r.Targets, "")
+				ev.Actor = by
+				events = append(events, ev)
+			}
+		}
+	}
+	stageBefore := r.Stage
+	if err := e.commit(ctx, &r, events...); err != nil {
+		return r, err
+	}
+	if r.State == RequestPending && r.Stage == stageBefore {
+		e.schedule(&r) // votes so far; nobody new to ask
+		return r, nil
+	}
+	e.after(ctx, &r)
+	return r, nil
+}
+
+// Cancel withdraws a pending request; only its requester may.
+func (e *Engine) Cancel(ctx context.Context, requestID, by string) (Request, error) {
+	unlock := e.lock(requestID)
+	defer unlock()
+	r, err := e.load(requestID)
+	if err != nil {
+		return r, err
+	}
+	switch {
+	case by != r.Requester:
+		return r, refuse(RefusedNotYours, "only the requester may cancel a request")
+	case r.State != RequestPending:
+		return r, refuse(RefusedClosed, "this request was already %s", r.State)
+	}
+	if err := e.commit(ctx, &r, event(KindCancelled, by, "", Note{Reason: "cancelled by the requester"})); err != nil {
+		return r, err
+	}
+	e.after(ctx, &r)
+	return r, nil
+}
+
+// timeout expires a request nobody decided in time.
+func (e *Engine) timeout(ctx context.Context, requestID string) {
+	unlock := e.lock(requestID)
+	defer unlock()
+	r, err := e.load(requestID)
+	if err != nil || r.State != RequestPending {
+		return
+	}
+	if err := e.commit(ctx, &r, event(KindTimedOut, ActorLatch, "", Note{Reason: "nobody decided in time"})); err != nil {
+		return
+	}
+	e.after(ctx, &r)
+}
+
+// warn tells the beneficiary that access ends soon.
+func (e *Engine) warn(ctx context.Context, requestID string) {
+	unlock := e.lock(requestID)
+	defer unlock()
+	r, err := e.load(requestID)
+	if err != nil || r.State != RequestActive || r.Warned {
+		return
+	}
+	if err := e.commit(ctx, &r, event(KindWarned, ActorLatch, "", Note{})); err != nil {
+		return
+	}
+	e.cfg.Notifier.ExpiringSoon(ctx, r)
+}
+
+// Release ends an active grant early at its beneficiary's wish.
+func (e *Engine) Release(ctx context.Context, requestID, by string) (Request, error) {
+	return e.end(ctx, requestID, by, OutcomeReleased, "released by the beneficiary", func(r *Request) error {
+		if by != r.Beneficiary {
+			return refuse(RefusedNotYours, "only the person who holds this access may release it")
+		}
+		return nil
+	})
+}
+
+// Revoke takes a grant back before it expires. An admin may revoke any
+// grant, an approver of the request the grants it approved.
+func (e *Engine) Revoke(ctx context.Context, requestID, by, reason string) (Request, error) {
+	return e.end(ctx, requestID, by, OutcomeRevoked, reason, func(r *Request) error {
+		if slices.Contains(e.cfg.Admins, by) || slices.ContainsFunc(r.Stages, func(s StageState) bool { return slices.Contains(s.Approvers, by) }) {
+			return nil
+		}
+		return refuse(RefusedNotApprover, "only an admin or an approver of this request may revoke it")
+	})
+}
+
+// end starts taking a request's grants back. allowed, if given, checks who
+// may.
+func (e *Engine) end(ctx context.Context, requestID, by, outcome, reason string, allowed func(*Request) error) (Request, error) {
+	unlock := e.lock(requestID)
+	defer unlock()
+	r, err := e.load(requestID)
+	if err != nil {
+		return r, err
+	}
+	if r.State != RequestActive && r.State != RequestProvisioning {
+		if allowed == nil {
+			return r, nil // an expiry that another end overtook
+		}
+		return r, refuse(RefusedClosed, "this request is %s, not active", r.State)
+	}
+	if allowed != nil {
+		if err := allowed(&r); err != nil {
+			return r, err
+		}
+	}
+	if err := e.commit(ctx, &r, event(KindEnding, by, "", Ending{Outcome: outcome, By: by, Reason: reason})); err != nil {
+		return r, err
+	}
+	e.after(ctx, &r)
+	return r, nil
+}
+
+// kick makes sure a worker looks at the request soon: provisioning,
+// revoking, retrying. One worker runs per request at a time.
+func (e *Engine) kick(requestID string) {
+	e.mu.Lock()
+	if e.running[requestID] {
+		e.again[requestID] = true
+		e.mu.Unlock()
+		return
+	}
+	e.running[requestID] = true
+	e.mu.Unlock()
+	started := e.background(func(ctx context.Context) {
+		for {
+			e.work(ctx, requestID)
+			e.mu.Lock()
+			if !e.again[requestID] || ctx.Err() != nil {
+				delete(e.running, requestID)
+				delete(e.again, requestID)
+				e.mu.Unlock()
+				return
+			}
+			delete(e.again, requestID)
+			e.mu.Unlock()
+		}
+	})
+	if !started {
+		e.mu.Lock()
+		delete(e.running, requestID)
+		e.mu.Unlock()
+	}
+}
+
+// work does the connector calls a request's state calls for, recording an
+// intent before each call and its outcome after.
+func (e *Engine) work(ctx context.Context, requestID string) {
+	r, ok, err := e.cfg.Store.Request(requestID)
+	if err != nil || !ok {
+		return
+	}
+	switch r.State {
+	case RequestProvisioning:
+		e.provision(ctx, r)
+	case RequestRevoking, RequestFailed:
+		if r.EndedAt.IsZero() {
+			e.revoke(ctx, r)
+		}
+	}
+	// Come back when the first grant that had to wait may be tried again.
+	var next time.Time
+	e.mu.Lock()
+	for _, g := range r.Grants {
+		if t, ok := e.backoff[g.ID]; ok && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	e.mu.Unlock()
+	e.at(DeadlineRevokeRetry, r.ID, next)
+}
+
+// waiting reports whether a grant's next attempt is not due yet.
+func (e *Engine) waiting(grantID string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.backoff[grantID]
+	return ok && e.cfg.Clock.Now().Before(t)
+}
+
+// retryLater sets when a grant's connector call may be tried again: after
+// a delay that doubles with each attempt, with jitter, and every
+// RetryFailedEvery once the attempts are used up.
+func (e *Engine) retryLater(grantID string, attempt int) {
+	delay := RetryFailedEvery
+	if attempt < MaxRevokeAttempts {
+		delay = min(RetryBase<<max(attempt-1, 0), RetryMax)
+		delay = delay/2 + rand.N(delay/2+1) // between half and all of it
+	}
+	e.mu.Lock()
+	e.backoff[grantID] = e.cfg.Clock.Now().Add(delay)
+	e.mu.Unlock()
+}
+
+// done forgets a grant's backoff once its call succeeded.
+func (e *Engine) done(grantID string) {
+	e.mu.Lock()
+	delete(e.backoff, grantID)
+	e.mu.Unlock()
+}
+
+// access describes one grant of a request to its connector.
+func (e *Engine) access(ctx context.Context, r *Request, g *Grant) (Access, error) {
+	u, err := e.user(ctx, r.Beneficiary)
+	if err != nil {
+		return Access{}, err
+	}
+	return Access{
+		GrantID: g.ID, RequestID: r.ID, User: u, Entitlement: g.Target.Entitlement,
+		ExpiresAt: r.DecidedAt.Add(r.Duration), Params: r.Params,
+	}, nil
+}
+
+// connector returns the provisioner of a grant's target.
+func (e *Engine) connector(g *Grant) (Provisioner, error) {
+	p, ok := e.cfg.Connectors[g.Target.Connector]
+	if !ok {
+		return nil, Permanent(fmt.Errorf("no connector %q", g.Target.Connector))
+	}
+	return p, nil
+}
+
+// provision grants every target of an approved request that is not granted
+// yet. When all are, the request is active until decision time plus its
+// duration; when one fails for good, the request fails and what was
+// granted is rolled back.
+func (e *Engine) provision(ctx context.Context, r Request) {
+	messages := map[string]string{}
+	for _, g := range r.Grants {
+		if g.State != GrantProvisioning || e.waiting(g.ID) {
+			continue
+		}
+		if !e.step(ctx, r.ID, event(KindGrantProvisioning, ActorLatch, g.ID, Note{})) {
+			return
+		}
+		var result []Event
+		granted, err := e.call(ctx, &r, &g, true)
+		switch {
+		case err == nil:
+			e.done(g.ID)
+			result = append(result, event(KindGrantActive, ActorLatch, g.ID, Provisioned{Facts: granted.Facts}))
+			if granted.Message != "" {
+				messages[g.ID] = granted.Message
+			}
+		case IsPermanent(err):
+			result = append(result, event(KindGrantFailed, ActorLatch, g.ID, GrantError{Error: err.Error(), Permanent: true}),
+				event(KindFailed, ActorLatch, "", Note{Reason: fmt.Sprintf("%s: %v", g.Target.Connector, err)}))
+		default:
+			result = append(result, event(KindGrantFailed, ActorLatch, g.ID, GrantError{Error: err.Error()}))
+			e.retryLater(g.ID, 1)
+		}
+		if !e.step(ctx, r.ID, result...) {
+			return
+		}
+		if IsPermanent(err) {
+			e.kick(r.ID) // roll back
+			return
+		}
+	}
+	unlock := e.lock(r.ID)
+	defer unlock()
+	r, err := e.load(r.ID)
+	if err != nil || r.State != RequestProvisioning || slices.ContainsFunc(r.Grants, func(g Grant) bool { return g.State != GrantActive }) {
+		return
+	}
+	if err := e.commit(ctx, &r, event(KindActivated, ActorLatch, "", Activated{ExpiresAt: r.DecidedAt.Add(r.Duration)})); err != nil {
+		return
+	}
+	e.schedule(&r)
+	e.cfg.Notifier.Granted(ctx, r, messages)
+}
+
+// revoke takes back every grant of an ending request that still gives
+// access, and closes the request when none does.
+func (e *Engine) revoke(ctx context.Context, r Request) {
+	for _, g := range r.Grants {
+		if g.State.Ended() || e.waiting(g.ID) {
+			continue
+		}
+		if !e.step(ctx, r.ID, event(KindGrantRevoking, ActorLatch, g.ID, Note{})) {
+			return
+		}
+		kept, err := e.coveredElsewhere(&r, &g)
+		if err == nil && !kept {
+			_, err = e.call(ctx, &r, &g, false)
+		}
+		if err == nil {
+			e.done(g.ID)
+			if !e.step(ctx, r.ID, event(KindGrantRevoked, ActorLatch, g.ID, Deprovisioned{Kept: kept})) {
+				return
+			}
+			continue
+		}
+		if !e.step(ctx, r.ID, event(KindGrantRevokeFailed, ActorLatch, g.ID, GrantError{Error: err.Error(), Permanent: IsPermanent(err)})) {
+			return
+		}
+		attempts := g.RevokeAttempts + 1
+		e.retryLater(g.ID, attempts)
+		if attempts == MaxRevokeAttempts {
+			if now, err := e.load(r.ID); err == nil {
+				if ng, ok := now.Grant(g.ID); ok {
+					e.cfg.Notifier.RevokeFailed(ctx, now, *ng)
+				}
+			}
+		}
+	}
+	unlock := e.lock(r.ID)
+	defer unlock()
+	r, err := e.load(r.ID)
+	if err != nil || !r.EndedAt.IsZero() || slices.ContainsFunc(r.Grants, func(g Grant) bool { return !g.State.Ended() }) {
+		return
+	}
+	if err := e.commit(ctx, &r, event(KindEnded, ActorLatch, "", Note{})); err != nil {
+		return
+	}
+	e.cfg.Notifier.Ended(ctx, r)
+}
+
+// coveredElsewhere reports whether another request keeps the same target
+// granted to the same person, in which case revoking would cut that access
+// short: the target is revoked only when its last grant ends.
+func (e *Engine) coveredElsewhere(r *Request, g *Grant) (bool, error) {
+	covered := false
+	err := e.cfg.Store.RequestsOf(r.Beneficiary, func(o Request) error {
+		if o.ID == r.ID || o.Beneficiary != r.Beneficiary || (o.State != RequestActive && o.State != RequestProvisioning) {
+			return nil
+		}
+		if slices.ContainsFunc(o.Grants, func(og Grant) bool {
+			return og.Target == g.Target && (og.State == GrantActive || og.State == GrantProvisioning)
+		}) {
+			covered = true
+		}
+		return nil
+	})
+	return covered, err
+}
+
+// call asks a grant's connector to grant or revoke it.
+func (e *Engine) call(ctx context.Context, r *Request, g *Grant, grant bool) (Granted, error) {
+	p, err := e.connector(g)
+	if err != nil {
+		return Granted{}, err
+	}
+	a, err := e.access(ctx, r, g)
+	if err != nil {
+		return Granted{}, err
+	}
+	if grant {
+		return p.Grant(ctx, a)
+	}
+	return Granted{}, p.Revoke(ctx, a)
+}
+
+// step commits events of a request under its lock, reporting whether they
+// were committed.
+func (e *Engine) step(ctx context.Context, requestID string, events ...Event) bool {
+	unlock := e.lock(requestID)
+	defer unlock()
+	r, err := e.load(requestID)
+	if err != nil {
+		return false
+	}
+	return e.commit(ctx, &r, events...) == nil
+}

@@ -1,0 +1,504 @@
+package workflow_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/store"
+	"github.com/latchhq/latch/workflow"
+)
+
+// fakeTarget is a target system in memory: who has which entitlement.
+// Failures can be injected.
+type fakeTarget struct {
+	mu            sync.Mutex
+	access        map[string]bool // entitlement|email
+	grants        int
+	revokes       int
+	failGrant     map[string]error // by entitlement
+	revokeFailing int              // how many revokes fail before one works
+}
+
+func newFakeTarget() *fakeTarget {
+	return &fakeTarget{access: map[string]bool{}, failGrant: map[string]error{}}
+}
+
+func (f *fakeTarget) Grant(_ context.Context, a workflow.Access) (workflow.Granted, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.grants++
+	if err := f.failGrant[a.Entitlement]; err != nil {
+		return workflow.Granted{}, err
+	}
+	f.access[a.Entitlement+"|"+a.User.Email] = true
+	return workflow.Granted{Message: "password for " + a.Entitlement, Facts: map[string]string{"role": a.Entitlement}}, nil
+}
+
+func (f *fakeTarget) Revoke(_ context.Context, a workflow.Access) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.revokes++
+	if f.revokeFailing > 0 {
+		f.revokeFailing--
+		return errors.New("connection refused")
+	}
+	delete(f.access, a.Entitlement+"|"+a.User.Email)
+	return nil
+}
+
+func (f *fakeTarget) has(entitlement, email string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.access[entitlement+"|"+email]
+}
+
+// notes records what the engine told people.
+type notes struct {
+	mu   sync.Mutex
+	list []string
+	msgs map[string]string
+}
+
+func (n *notes) add(format string, args ...any) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.list = append(n.list, fmt.Sprintf(format, args...))
+}
+
+func (n *notes) ApprovalNeeded(_ context.Context, r workflow.Request, stage int) {
+	n.add("approval-needed %s %v", r.Stages[stage].Name, r.Stages[stage].Approvers)
+}
+func (n *notes) Decided(_ context.Context, r workflow.Request) { n.add("decided %s", r.State) }
+func (n *notes) Granted(_ context.Context, r workflow.Request, m map[string]string) {
+	n.mu.Lock()
+	n.msgs = m
+	n.mu.Unlock()
+	n.add("granted")
+}
+func (n *notes) ExpiringSoon(_ context.Context, r workflow.Request) { n.add("expiring") }
+func (n *notes) Ended(_ context.Context, r workflow.Request)        { n.add("ended %s", r.Outcome) }
+func (n *notes) RevokeFailed(_ context.Context, r workflow.Request, g workflow.Grant) {
+	n.add("revoke-failed %s", g.State)
+}
+
+func (n *notes) seen() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.Clone(n.list)
+}
+
+// world is an engine over a real store with a fake clock.
+type world struct {
+	t      *testing.T
+	path   string
+	store  *store.Store
+	eng    *workflow.Engine
+	clock  *workflow.FakeClock
+	target *fakeTarget
+	notes  *notes
+	cfg    workflow.Config
+}
+
+func approvers(t *testing.T, texts ...string) []workflow.Approver {
+	t.Helper()
+	var out []workflow.Approver
+	for _, s := range texts {
+		a, err := workflow.ParseApprover(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func condition(t *testing.T, text string) *workflow.Condition {
+	t.Helper()
+	c, err := workflow.CompileCondition(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// newWorld sets up Alice and Bob (engineers, Alice on call) reporting to
+// Dana, Carol and Eve (DBAs, owners of the databases) and Sam (admin), with
+// items under a sequential, a parallel and an auto-approving policy.
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	dir, err := workflow.NewStaticDirectory([]workflow.User{
+		{SlackID: "UALICE", Email: "alice@example.com", Manager: "UDANA", Groups: []string{"eng", "oncall"}},
+		{SlackID: "UBOB", Email: "bob@example.com", Manager: "UDANA", Groups: []string{"eng"}},
+		{SlackID: "UCAROL", Email: "carol@example.com", Manager: "UDANA", Groups: []string{"eng", "dba"}},
+		{SlackID: "UDANA", Email: "dana@example.com", Groups: []string{"eng"}},
+		{SlackID: "UEVE", Email: "eve@example.com", Groups: []string{"dba"}},
+		{SlackID: "USAM", Email: "sam@example.com"},
+	}, []workflow.Group{{Name: "eng"}, {Name: "oncall"}, {Name: "dba"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := workflow.DurationRules{Default: time.Hour, Min: 15 * time.Minute, Max: 8 * time.Hour}
+	policies := map[string]*workflow.Policy{
+		"admin": {Name: "admin", Duration: rules, JustificationMinLength: 5, WarnBefore: 10 * time.Minute,
+			Reminders: workflow.Reminders{PendingTimeout: 24 * time.Hour},
+			Approval: workflow.Approval{Mode: workflow.Sequential, Stages: []workflow.Stage{
+				{Name: "manager", Required: 1, Approvers: approvers(t, "manager")},
+				{Name: "owners", Required: 1, Approvers: approvers(t, "owners")},
+			}}},
+		"two-of-three": {Name: "two-of-three", Duration: rules, Approval: workflow.Approval{Mode: workflow.Parallel, Stages: []workflow.Stage{
+			{Name: "peers", Required: 2, Approvers: approvers(t, "user:UCAROL", "user:UEVE", "user:UDANA")},
+			{Name: "owners", Required: 1, Approvers: approvers(t, "owners")},
+		}}},
+		"readonly": {Name: "readonly", Duration: rules,
+			AutoReject:  condition(t, `request.justification.contains("test")`),
+			AutoApprove: condition(t, `"oncall" in requester.groups && request.duration <= duration("6h")`),
+			Approval:    workflow.Approval{Stages: []workflow.Stage{{Name: "owners", Required: 1, Approvers: approvers(t, "owners")}}}},
+	}
+	cat, err := workflow.NewCatalogue([]workflow.Item{
+		{ID: "db-admin", Name: "Database admin", Owners: []string{"UCAROL", "UEVE"}, Kind: workflow.KindBundle, Policy: "admin",
+			Targets: []workflow.Target{{Connector: "pg", Entitlement: "admin"}, {Connector: "ldap", Entitlement: "cn=dba"}}},
+		{ID: "db-ro", Name: "Database read-only", Owners: []string{"UCAROL", "UEVE"}, Kind: workflow.KindEntitlement, Policy: "readonly",
+			Targets: []workflow.Target{{Connector: "pg", Entitlement: "readonly"}}},
+		{ID: "payments", Name: "Payments console", Owners: []string{"UEVE"}, Kind: workflow.KindEntitlement, Policy: "two-of-three",
+			Targets: []workflow.Target{{Connector: "pg", Entitlement: "payments"}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{t: t, path: filepath.Join(t.TempDir(), "latch.db"), target: newFakeTarget(), notes: &notes{},
+		clock: workflow.NewFakeClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))}
+	w.cfg = workflow.Config{Catalogue: cat, Policies: policies, Directory: dir, Notifier: w.notes, Clock: w.clock,
+		Connectors: map[string]workflow.Provisioner{"pg": w.target, "ldap": w.target}, Admins: []string{"USAM"}}
+	w.start()
+	t.Cleanup(w.stop)
+	return w
+}
+
+// start opens the store and starts an engine on it.
+func (w *world) start() {
+	w.t.Helper()
+	s, err := store.Open(w.path, store.Options{Now: w.clock.Now, Projections: []store.Projection{store.Requests{}}})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.store = s
+	w.cfg.Store = s
+	if w.eng, err = workflow.NewEngine(w.cfg); err != nil {
+		w.t.Fatal(err)
+	}
+	if err := w.eng.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// stop closes the engine and the store, as a shutdown or crash would.
+func (w *world) stop() {
+	if w.eng != nil {
+		w.eng.Close()
+		w.eng = nil
+	}
+	if w.store != nil {
+		w.store.Close()
+		w.store = nil
+	}
+}
+
+// settle lets the engine finish what the last command or clock move started.
+func (w *world) settle() {
+	w.eng.Advance()
+	w.eng.Wait()
+}
+
+// pass moves the clock and lets the engine act on what came due.
+func (w *world) pass(d time.Duration) {
+	w.clock.Advance(d)
+	w.settle()
+}
+
+func (w *world) request(id string) workflow.Request {
+	w.t.Helper()
+	r, ok, err := w.store.Request(id)
+	if err != nil || !ok {
+		w.t.Fatalf("request %s: %v %v", id, ok, err)
+	}
+	return r
+}
+
+func (w *world) submit(s workflow.Submission) workflow.Request {
+	w.t.Helper()
+	r, err := w.eng.Submit(context.Background(), s)
+	if err != nil {
+		w.t.Fatalf("submit: %v", err)
+	}
+	w.settle()
+	return w.request(r.ID)
+}
+
+func (w *world) approve(id, by string) {
+	w.t.Helper()
+	if _, err := w.eng.Approve(context.Background(), id, by); err != nil {
+		w.t.Fatalf("approve by %s: %v", by, err)
+	}
+	w.settle()
+}
+
+// kinds lists the kinds of a request's events in the log.
+func (w *world) kinds(id string) []string {
+	w.t.Helper()
+	var out []string
+	if err := w.store.Scan(context.Background(), store.Filter{}, func(e *workflow.Event) error {
+		if e.RequestID == id {
+			out = append(out, e.Kind)
+		}
+		return nil
+	}); err != nil {
+		w.t.Fatal(err)
+	}
+	return out
+}
+
+func TestSequentialApprovalThroughExpiry(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-admin", Requester: "UALICE", Duration: 2 * time.Hour, Justification: "INC-4211"})
+	if r.State != workflow.RequestPending || r.Stage != 0 {
+		t.Fatalf("after submit: %s stage %d", r.State, r.Stage)
+	}
+	// The owners are not asked before the manager approves.
+	if _, err := w.eng.Approve(context.Background(), r.ID, "UCAROL"); workflow.RefusalOf(err) != workflow.RefusedNotApprover {
+		t.Errorf("owner approving before the manager: %v, want not_approver", err)
+	}
+	w.approve(r.ID, "UDANA")
+	if got := w.request(r.ID); got.State != workflow.RequestPending || got.Stage != 1 {
+		t.Fatalf("after the manager: %s stage %d", got.State, got.Stage)
+	}
+	w.approve(r.ID, "UEVE")
+	r = w.request(r.ID)
+	if r.State != workflow.RequestActive || !w.target.has("admin", "alice@example.com") || !w.target.has("cn=dba", "alice@example.com") {
+		t.Fatalf("after approval: %s, access %v", r.State, w.target.access)
+	}
+	if want := w.clock.Now().Add(2 * time.Hour); !r.ExpiresAt.Equal(want) {
+		t.Errorf("expires at %v, want %v", r.ExpiresAt, want)
+	}
+	if len(w.notes.msgs) != 2 {
+		t.Errorf("connector messages for the beneficiary: %v", w.notes.msgs)
+	}
+
+	w.pass(110 * time.Minute) // ten minutes left: the warning
+	if got := w.notes.seen(); !slices.Contains(got, "expiring") {
+		t.Errorf("no expiry warning in %v", got)
+	}
+	w.pass(10*time.Minute + time.Second)
+	r = w.request(r.ID)
+	if r.State != workflow.RequestEnded || r.Outcome != workflow.OutcomeExpired || w.target.has("admin", "alice@example.com") {
+		t.Fatalf("after expiry: %s %s, access %v", r.State, r.Outcome, w.target.access)
+	}
+	if got := w.notes.seen(); !slices.Contains(got, "ended expired") {
+		t.Errorf("notes %v", got)
+	}
+	if _, err := w.store.Verify(context.Background()); err != nil {
+		t.Errorf("chain: %v", err)
+	}
+}
+
+func TestRefusedDecisions(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-admin", Requester: "UCAROL", Justification: "migration 81"})
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		by       string
+		want     workflow.RefusalReason
+		recorded bool
+	}{
+		{"someone outside the stage", "UBOB", workflow.RefusedNotApprover, true},
+		{"the requester", "UCAROL", workflow.RefusedSelfApproval, true},
+	}
+	for _, tt := range tests {
+		before := len(w.kinds(r.ID))
+		_, err := w.eng.Approve(ctx, r.ID, tt.by)
+		if workflow.RefusalOf(err) != tt.want || !errors.Is(err, workflow.ErrRefused) {
+			t.Errorf("%s: %v, want %s", tt.name, err, tt.want)
+		}
+		k := w.kinds(r.ID)
+		if recorded := len(k) > before && k[len(k)-1] == workflow.KindRefused; recorded != tt.recorded {
+			t.Errorf("%s: refusal recorded %v, want %v", tt.name, recorded, tt.recorded)
+		}
+	}
+	// Carol's own request goes to Eve alone in the owners stage.
+	w.approve(r.ID, "UDANA")
+	if got := w.request(r.ID).Stages[1].Approvers; !slices.Equal(got, []string{"UEVE"}) {
+		t.Errorf("owners stage approvers %v, want [UEVE]", got)
+	}
+	if _, err := w.eng.Deny(ctx, r.ID, "UEVE", "not during the freeze"); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	got := w.request(r.ID)
+	if got.State != workflow.RequestRejected || got.Reason != "not during the freeze" {
+		t.Errorf("after deny: %s %q", got.State, got.Reason)
+	}
+	if _, err := w.eng.Approve(ctx, r.ID, "UEVE"); workflow.RefusalOf(err) != workflow.RefusedClosed {
+		t.Errorf("approve after deny: %v, want closed", err)
+	}
+}
+
+func TestParallelTwoOfThree(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "payments", Requester: "UBOB", Justification: "refund batch"})
+	if got := w.notes.seen(); !slices.Contains(got, "approval-needed peers [UCAROL UEVE UDANA]") || !slices.Contains(got, "approval-needed owners [UEVE]") {
+		t.Errorf("both stages are asked at once: %v", got)
+	}
+	w.approve(r.ID, "UEVE") // counts for peers, the first open stage Eve is in
+	if _, err := w.eng.Approve(context.Background(), r.ID, "UEVE"); workflow.RefusalOf(err) != workflow.RefusedAlreadyVoted && workflow.RefusalOf(err) != "" {
+		t.Errorf("double click: %v", err)
+	}
+	w.settle()
+	w.approve(r.ID, "UCAROL")
+	if got := w.request(r.ID); got.State != workflow.RequestPending || !got.Stages[0].Done {
+		t.Fatalf("after two peers: %s, stages %+v", got.State, got.Stages)
+	}
+	if got := w.request(r.ID); got.Stages[1].Done {
+		t.Fatalf("owners stage approved without its owner")
+	}
+}
+
+func TestAutoDecisions(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Duration: 4 * time.Hour, Justification: "on call"})
+	if r.State != workflow.RequestActive || !w.target.has("readonly", "alice@example.com") {
+		t.Errorf("on-call request: %s", r.State)
+	}
+	r = w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "a test"})
+	if r.State != workflow.RequestRejected {
+		t.Errorf("auto_reject: %s", r.State)
+	}
+	r = w.submit(workflow.Submission{Item: "db-ro", Requester: "UBOB", Justification: "report"})
+	if r.State != workflow.RequestPending {
+		t.Errorf("not on call: %s", r.State)
+	}
+	if _, err := w.eng.Submit(context.Background(), workflow.Submission{Item: "db-ro", Requester: "UBOB", Duration: 9 * time.Hour, Justification: "report"}); workflow.RefusalOf(err) != workflow.RefusedDuration {
+		t.Errorf("9h: %v, want a duration refusal", err)
+	}
+}
+
+func TestPendingTimeout(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-admin", Requester: "UBOB", Justification: "debugging"})
+	w.pass(24*time.Hour + time.Second)
+	if got := w.request(r.ID); got.State != workflow.RequestTimedOut {
+		t.Errorf("after the pending timeout: %s", got.State)
+	}
+}
+
+func TestReleaseAndRevoke(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	r := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "on call"})
+	if _, err := w.eng.Release(ctx, r.ID, "UBOB"); workflow.RefusalOf(err) != workflow.RefusedNotYours {
+		t.Errorf("release by someone else: %v", err)
+	}
+	if _, err := w.eng.Release(ctx, r.ID, "UALICE"); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	if got := w.request(r.ID); got.State != workflow.RequestEnded || got.Outcome != workflow.OutcomeReleased || w.target.has("readonly", "alice@example.com") {
+		t.Errorf("after release: %s %s", got.State, got.Outcome)
+	}
+
+	r = w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "on call"})
+	if _, err := w.eng.Revoke(ctx, r.ID, "UBOB", "why not"); workflow.RefusalOf(err) != workflow.RefusedNotApprover {
+		t.Errorf("revoke by a bystander: %v", err)
+	}
+	if _, err := w.eng.Revoke(ctx, r.ID, "USAM", "leaver"); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	if got := w.request(r.ID); got.State != workflow.RequestEnded || got.Outcome != workflow.OutcomeRevoked {
+		t.Errorf("after revoke: %s %s", got.State, got.Outcome)
+	}
+}
+
+func TestRevokeRetriesUntilItWorks(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "on call"})
+	w.target.revokeFailing = workflow.MaxRevokeAttempts
+	w.pass(time.Hour + time.Second)
+	if got := w.request(r.ID); got.State != workflow.RequestRevoking || got.Grants[0].RevokeAttempts != 1 {
+		t.Fatalf("after a failed revoke: %s, attempts %d", got.State, got.Grants[0].RevokeAttempts)
+	}
+	for i := 0; i < workflow.MaxRevokeAttempts; i++ {
+		w.pass(workflow.RetryMax)
+	}
+	got := w.request(r.ID)
+	if got.Grants[0].State != workflow.GrantRevokeFailed || !slices.Contains(w.notes.seen(), "revoke-failed revoke_failed") {
+		t.Fatalf("after %d failures: %s, notes %v", got.Grants[0].RevokeAttempts, got.Grants[0].State, w.notes.seen())
+	}
+	if !w.target.has("readonly", "alice@example.com") {
+		t.Fatalf("the fake target lost the access it failed to revoke")
+	}
+	w.pass(workflow.RetryFailedEvery)
+	if got := w.request(r.ID); got.State != workflow.RequestEnded || w.target.has("readonly", "alice@example.com") {
+		t.Errorf("once the target works again: %s", got.State)
+	}
+}
+
+func TestBundleRollsBackOnPermanentFailure(t *testing.T) {
+	w := newWorld(t)
+	w.target.failGrant["cn=dba"] = workflow.Permanent(errors.New("no such group"))
+	r := w.submit(workflow.Submission{Item: "db-admin", Requester: "UALICE", Justification: "INC-1"})
+	w.approve(r.ID, "UDANA")
+	w.approve(r.ID, "UEVE")
+	got := w.request(r.ID)
+	if got.State != workflow.RequestFailed || got.EndedAt.IsZero() || w.target.has("admin", "alice@example.com") {
+		t.Errorf("after a failed bundle: %s ended %v, access %v", got.State, got.EndedAt, w.target.access)
+	}
+}
+
+func TestOverlappingGrantsKeepTheTarget(t *testing.T) {
+	w := newWorld(t)
+	first := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Duration: time.Hour, Justification: "on call"})
+	w.pass(30 * time.Minute)
+	second := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Duration: time.Hour, Justification: "on call"})
+	revokes := w.target.revokes
+	w.pass(31 * time.Minute) // the first expires
+	if got := w.request(first.ID); got.State != workflow.RequestEnded {
+		t.Fatalf("first: %s", got.State)
+	}
+	if !w.target.has("readonly", "alice@example.com") || w.target.revokes != revokes {
+		t.Fatalf("the first grant's end took the access the second still gives")
+	}
+	w.pass(30 * time.Minute)
+	if got := w.request(second.ID); got.State != workflow.RequestEnded || w.target.has("readonly", "alice@example.com") {
+		t.Errorf("second: %s", got.State)
+	}
+}
+
+func TestRestartRevokesWhatExpiredWhileDown(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "on call"})
+	w.stop()
+	w.clock.Advance(3 * time.Hour)
+	w.start()
+	w.settle()
+	if got := w.request(r.ID); got.State != workflow.RequestEnded || w.target.has("readonly", "alice@example.com") {
+		t.Errorf("after restart: %s", got.State)
+	}
+}
+
+func TestRestartResumesApprovedRequest(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-admin", Requester: "UBOB", Justification: "INC-7"})
+	w.approve(r.ID, "UDANA")
+	w.stop()
+	w.start()
+	w.approve(r.ID, "UCAROL") // the approver clicks after the restart
+	if got := w.request(r.ID); got.State != workflow.RequestActive {
+		t.Errorf("after restart and approval: %s", got.State)
+	}
+}

@@ -1,0 +1,28 @@
+package workflow
+
+import "context"
+
+// Notifier tells people what the engine did, one call per thing a person
+// must be told. The engine calls it after the events are committed; a
+// notifier does its own retrying and must not block for long. Each call
+// gets the request as it stands after the change.
+type Notifier interface {
+	// ApprovalNeeded asks the approvers of a stage to decide.
+	ApprovalNeeded(ctx context.Context, r Request, stage int)
+	// Decided tells the requester (and a third-party beneficiary) that the
+	// request was approved, rejected, cancelled or timed out, and updates
+	// the approvers' copies of the request.
+	Decided(ctx context.Context, r Request)
+	// Granted tells the beneficiary that access is active. messages holds,
+	// by grant id, what connectors had for the beneficiary alone (such as
+	// credentials): deliver it to them only, and once.
+	Granted(ctx context.Context, r Request, messages map[string]string)
+	// ExpiringSoon warns the beneficiary before the grant ends.
+	ExpiringSoon(ctx context.Context, r Request)
+	// Ended tells the beneficiary that access is gone (expired, released,
+	// revoked, or rolled back after a failure).
+	Ended(ctx context.Context, r Request)
+	// RevokeFailed alerts the security channel that access could not be
+	// taken back and is being retried.
+	RevokeFailed(ctx context.Context, r Request, g Grant)
+}
