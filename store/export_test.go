@@ -24,7 +24,7 @@ func TestExport(t *testing.T) {
 		if _, err := s.Append(ctx, e); err != nil {
 			t.Fatal(err)
 		}
-		clock.Add(time.Minute)
+		clock.Advance(time.Minute)
 	}
 
 	var out bytes.Buffer

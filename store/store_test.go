@@ -14,26 +14,9 @@ import (
 	"github.com/latchhq/latch/workflow"
 )
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newFakeClock returns a clock the test moves by hand.
+func newFakeClock() *workflow.FakeClock {
+	return workflow.NewFakeClock(time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC))
 }
 
 // openTemp opens a new store in a temporary directory.
@@ -134,7 +117,7 @@ func TestScanFilters(t *testing.T) {
 		if _, err := s.Append(ctx, ev(kinds[i%3], "U1", fmt.Sprint("r", i), "")); err != nil {
 			t.Fatal(err)
 		}
-		clock.Add(time.Minute)
+		clock.Advance(time.Minute)
 	}
 	at := func(min int) time.Time { return start.Add(time.Duration(min) * time.Minute) }
 	tests := []struct {
@@ -198,7 +181,7 @@ func TestTimeNeverGoesBackwards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clock.Add(-time.Hour) // the wall clock steps back
+	clock.Advance(-time.Hour) // the wall clock steps back
 	second, err := s.Append(context.Background(), ev("a.b", "", "", ""))
 	if err != nil {
 		t.Fatal(err)
@@ -252,7 +235,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 			t.Fatal(err)
 		}
 		want = append(want, got...)
-		clock.Add(time.Second)
+		clock.Advance(time.Second)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
