@@ -317,8 +317,13 @@ func (r *Request) applyDecision(e *Event) error {
 		return transitionError(e.Kind, r, "the request was decided already")
 	}
 	switch e.Kind {
-	case KindApproval:
-		var p Vote
+	case KindApproval, KindStageApproved, KindReminded, KindEscalated:
+		// Vote, StageDecision and Escalated all name a stage.
+		var p struct {
+			Stage int      `json:"stage"`
+			By    string   `json:"by"`
+			To    []string `json:"to"`
+		}
 		if err := decodePayload(e, &p); err != nil {
 			return err
 		}
@@ -326,56 +331,7 @@ func (r *Request) applyDecision(e *Event) error {
 		if err != nil {
 			return err
 		}
-		if !slices.Contains(s.Approvers, p.By) {
-			return transitionError(e.Kind, r, p.By+" is not an approver of stage "+s.Name)
-		}
-		if slices.Contains(s.Approvals, p.By) {
-			return transitionError(e.Kind, r, p.By+" approved this stage already")
-		}
-		s.Approvals = append(s.Approvals, p.By)
-	case KindStageApproved:
-		var p StageDecision
-		if err := decodePayload(e, &p); err != nil {
-			return err
-		}
-		s, err := r.openStage(e.Kind, p.Stage)
-		if err != nil {
-			return err
-		}
-		if len(s.Approvals) < s.Required {
-			return transitionError(e.Kind, r, fmt.Sprintf("stage %s has %d of %d approvals", s.Name, len(s.Approvals), s.Required))
-		}
-		s.Done = true
-		if r.Mode != Parallel {
-			for r.Stage < len(r.Stages) && r.Stages[r.Stage].Done {
-				r.Stage++
-			}
-		}
-	case KindReminded:
-		var p StageDecision
-		if err := decodePayload(e, &p); err != nil {
-			return err
-		}
-		s, err := r.openStage(e.Kind, p.Stage)
-		if err != nil {
-			return err
-		}
-		s.Reminders++
-	case KindEscalated:
-		var p Escalated
-		if err := decodePayload(e, &p); err != nil {
-			return err
-		}
-		s, err := r.openStage(e.Kind, p.Stage)
-		if err != nil {
-			return err
-		}
-		for _, id := range p.To {
-			if !slices.Contains(s.Approvers, id) {
-				s.Approvers = append(s.Approvers, id)
-			}
-		}
-		s.Escalated = true
+		return r.applyStage(e.Kind, s, p.By, p.To)
 	case KindApproved:
 		var p Approved
 		if err := decodePayload(e, &p); err != nil {
@@ -406,6 +362,40 @@ func (r *Request) applyDecision(e *Event) error {
 		if e.Kind == KindTimedOut {
 			r.State = RequestTimedOut
 		}
+	}
+	return nil
+}
+
+// applyStage folds an event about an open stage.
+func (r *Request) applyStage(kind string, s *StageState, by string, to []string) error {
+	switch kind {
+	case KindApproval:
+		if !slices.Contains(s.Approvers, by) {
+			return transitionError(kind, r, by+" is not an approver of stage "+s.Name)
+		}
+		if slices.Contains(s.Approvals, by) {
+			return transitionError(kind, r, by+" approved this stage already")
+		}
+		s.Approvals = append(s.Approvals, by)
+	case KindStageApproved:
+		if len(s.Approvals) < s.Required {
+			return transitionError(kind, r, fmt.Sprintf("stage %s has %d of %d approvals", s.Name, len(s.Approvals), s.Required))
+		}
+		s.Done = true
+		if r.Mode != Parallel {
+			for r.Stage < len(r.Stages) && r.Stages[r.Stage].Done {
+				r.Stage++
+			}
+		}
+	case KindReminded:
+		s.Reminders++
+	case KindEscalated:
+		for _, id := range to {
+			if !slices.Contains(s.Approvers, id) {
+				s.Approvers = append(s.Approvers, id)
+			}
+		}
+		s.Escalated = true
 	}
 	return nil
 }
