@@ -36,7 +36,7 @@ var (
 func (Requests) Name() string { return RequestsProjection }
 
 // Version implements Projection.
-func (Requests) Version() uint32 { return 1 }
+func (Requests) Version() uint32 { return 2 }
 
 // Apply implements Projection.
 func (Requests) Apply(b *bolt.Bucket, e *workflow.Event) error {
@@ -101,8 +101,11 @@ func (Requests) Apply(b *bolt.Bucket, e *workflow.Event) error {
 }
 
 // isOpen reports whether a request still needs the engine: a decision, a
-// connector call, an expiry or a revoke.
+// connector call, an expiry, a revoke, or the review of a break-glass grant.
 func isOpen(r *workflow.Request) bool {
+	if r.BreakGlass && !r.Reviewed {
+		return true
+	}
 	switch r.State {
 	case workflow.RequestRejected, workflow.RequestCancelled, workflow.RequestTimedOut, workflow.RequestEnded:
 		return false

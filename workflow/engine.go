@@ -176,22 +176,35 @@ func (e *Engine) at(kind DeadlineKind, requestID string, t time.Time) {
 	e.wheel.Schedule(d, t)
 }
 
-// schedule sets the deadlines a request in its current state has.
+// schedule sets the deadlines a request in its current state has, and
+// cancels those it no longer has.
 func (e *Engine) schedule(r *Request) {
 	p := e.cfg.Policies[r.Policy]
-	var timeout, expiry, warn time.Time
+	var timeout, remind, escalate, expiry, warn time.Time
 	switch r.State {
 	case RequestPending:
 		if p != nil && p.Reminders.PendingTimeout > 0 {
 			timeout = r.SubmittedAt.Add(p.Reminders.PendingTimeout)
 		}
+		remind, escalate = reminderTimes(p, r)
 	case RequestActive:
 		expiry = r.ExpiresAt
 		if p != nil && p.WarnBefore > 0 && !r.Warned {
 			warn = r.ExpiresAt.Add(-p.WarnBefore)
 		}
 	}
+	// A break-glass grant is reminded about until reviewed, at its own pace.
+	switch d, _ := deadline(DeadlineReviewRemind, r.ID); {
+	case !r.BreakGlass || r.Reviewed || p == nil || p.BreakGlass.ReviewReminder <= 0:
+		e.at(DeadlineReviewRemind, r.ID, time.Time{})
+	default:
+		if _, set := e.wheel.When(d); !set {
+			e.at(DeadlineReviewRemind, r.ID, r.SubmittedAt.Add(p.BreakGlass.ReviewReminder))
+		}
+	}
 	e.at(DeadlineTimeout, r.ID, timeout)
+	e.at(DeadlineRemind, r.ID, remind)
+	e.at(DeadlineEscalate, r.ID, escalate)
 	e.at(DeadlineExpiry, r.ID, expiry)
 	e.at(DeadlineWarn, r.ID, warn)
 }
@@ -209,6 +222,12 @@ func (e *Engine) fire(d Deadline, _ time.Time) {
 			e.warn(ctx, id)
 		case DeadlineRevokeRetry:
 			e.kick(id)
+		case DeadlineRemind:
+			e.remind(ctx, id)
+		case DeadlineEscalate:
+			e.escalate(ctx, id)
+		case DeadlineReviewRemind:
+			e.remindReview(ctx, id)
 		}
 	})
 }
@@ -357,6 +376,12 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (Request, error) {
 	case AutoApprove:
 		events = append(events, e.approved(it.Targets, cond))
 	}
+	return e.create(ctx, events, nil)
+}
+
+// create records a new request from its first events, under a new id, and
+// acts on it; announce, if given, runs first, under the request's lock.
+func (e *Engine) create(ctx context.Context, events []Event, announce func(*Request)) (Request, error) {
 	id := uuid.Must(uuid.NewV7()).String()
 	for i := range events {
 		events[i].RequestID = id
@@ -366,6 +391,9 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (Request, error) {
 	var r Request
 	if err := e.commit(ctx, &r, events...); err != nil {
 		return Request{}, err
+	}
+	if announce != nil {
+		announce(&r)
 	}
 	e.after(ctx, &r)
 	return r, nil

@@ -86,6 +86,24 @@ func (n *notes) Ended(_ context.Context, r workflow.Request)        { n.add("end
 func (n *notes) RevokeFailed(_ context.Context, r workflow.Request, g workflow.Grant) {
 	n.add("revoke-failed %s", g.State)
 }
+func (n *notes) Reminder(_ context.Context, r workflow.Request, stage int) {
+	n.add("reminder %s %v", r.Stages[stage].Name, r.Stages[stage].Approvers)
+}
+func (n *notes) BreakGlass(_ context.Context, r workflow.Request)   { n.add("breakglass %s", r.Channel) }
+func (n *notes) ReviewNeeded(_ context.Context, r workflow.Request) { n.add("review-needed") }
+
+// count returns how many notes were exactly s.
+func (n *notes) count(s string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, x := range n.list {
+		if x == s {
+			c++
+		}
+	}
+	return c
+}
 
 func (n *notes) seen() []string {
 	n.mu.Lock()
@@ -146,7 +164,9 @@ func newWorld(t *testing.T) *world {
 	rules := workflow.DurationRules{Default: time.Hour, Min: 15 * time.Minute, Max: 8 * time.Hour}
 	policies := map[string]*workflow.Policy{
 		"admin": {Name: "admin", Duration: rules, JustificationMinLength: 5, WarnBefore: 10 * time.Minute,
-			Reminders: workflow.Reminders{PendingTimeout: 24 * time.Hour},
+			Extension: workflow.ExtensionRules{MaxTotal: 8 * time.Hour, RequiresApproval: true},
+			Reminders: workflow.Reminders{PendingTimeout: 24 * time.Hour, RemindAfter: time.Hour, EscalateAfter: 3 * time.Hour,
+				FallbackApprovers: approvers(t, "user:USAM")},
 			Approval: workflow.Approval{Mode: workflow.Sequential, Stages: []workflow.Stage{
 				{Name: "manager", Required: 1, Approvers: approvers(t, "manager")},
 				{Name: "owners", Required: 1, Approvers: approvers(t, "owners")},
@@ -155,12 +175,18 @@ func newWorld(t *testing.T) *world {
 			{Name: "peers", Required: 2, Approvers: approvers(t, "user:UCAROL", "user:UEVE", "user:UDANA")},
 			{Name: "owners", Required: 1, Approvers: approvers(t, "owners")},
 		}}},
-		"readonly": {Name: "readonly", Duration: rules,
+		"readonly": {Name: "readonly", Duration: rules, Extension: workflow.ExtensionRules{MaxTotal: 4 * time.Hour},
 			AutoReject:  condition(t, `request.justification.contains("test")`),
 			AutoApprove: condition(t, `"oncall" in requester.groups && request.duration <= duration("6h")`),
 			Approval:    workflow.Approval{Stages: []workflow.Stage{{Name: "owners", Required: 1, Approvers: approvers(t, "owners")}}}},
 	}
+	policies["emergency"] = &workflow.Policy{Name: "emergency", Duration: rules,
+		Approval: workflow.Approval{Stages: []workflow.Stage{{Name: "owners", Required: 1, Approvers: approvers(t, "owners")}}},
+		BreakGlass: workflow.BreakGlass{Enabled: true, Groups: []string{"oncall"}, Channels: []string{"CINCIDENT"}, MaxDuration: time.Hour,
+			RateLimit: workflow.RateLimit{Count: 1, Per: 24 * time.Hour}, ReviewReminder: 4 * time.Hour, Reviewers: approvers(t, "user:USAM")}}
 	cat, err := workflow.NewCatalogue([]workflow.Item{
+		{ID: "prod-shell", Name: "Production shell", Owners: []string{"UEVE"}, Kind: workflow.KindEntitlement, Policy: "emergency",
+			Targets: []workflow.Target{{Connector: "pg", Entitlement: "superuser"}}},
 		{ID: "db-admin", Name: "Database admin", Owners: []string{"UCAROL", "UEVE"}, Kind: workflow.KindBundle, Policy: "admin",
 			Targets: []workflow.Target{{Connector: "pg", Entitlement: "admin"}, {Connector: "ldap", Entitlement: "cn=dba"}}},
 		{ID: "db-ro", Name: "Database read-only", Owners: []string{"UCAROL", "UEVE"}, Kind: workflow.KindEntitlement, Policy: "readonly",
@@ -500,5 +526,119 @@ func TestRestartResumesApprovedRequest(t *testing.T) {
 	w.approve(r.ID, "UCAROL") // the approver clicks after the restart
 	if got := w.request(r.ID); got.State != workflow.RequestActive {
 		t.Errorf("after restart and approval: %s", got.State)
+	}
+}
+
+func TestRemindersAndEscalation(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-admin", Requester: "UBOB", Justification: "INC-9"})
+	w.pass(time.Hour + time.Second)
+	if got := w.notes.count("reminder manager [UDANA]"); got != 1 {
+		t.Fatalf("reminders after 1h: %d, notes %v", got, w.notes.seen())
+	}
+	w.pass(time.Hour) // the next reminder waits twice as long: at 3h
+	if got := w.notes.count("reminder manager [UDANA]"); got != 1 {
+		t.Errorf("reminders after 2h: %d, want still 1 (backing off)", got)
+	}
+	w.pass(time.Hour)
+	got := w.request(r.ID)
+	if !got.Stages[0].Escalated || !slices.Contains(got.Stages[0].Approvers, "USAM") {
+		t.Fatalf("after 3h the fallback approver was not asked: %+v", got.Stages[0])
+	}
+	w.approve(r.ID, "USAM") // the fallback approver decides the manager stage
+	if got := w.request(r.ID); got.Stage != 1 {
+		t.Errorf("after the fallback approved: stage %d", got.Stage)
+	}
+}
+
+func TestExtend(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	r := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Duration: time.Hour, Justification: "on call"})
+	if _, err := w.eng.Extend(ctx, r.ID, "UBOB", time.Hour, ""); workflow.RefusalOf(err) != workflow.RefusedNotYours {
+		t.Errorf("extension by someone else: %v", err)
+	}
+	if _, err := w.eng.Extend(ctx, r.ID, "UALICE", 4*time.Hour, "longer"); workflow.RefusalOf(err) != workflow.RefusedExtension {
+		t.Errorf("beyond the 4h cap: %v", err)
+	}
+	got, err := w.eng.Extend(ctx, r.ID, "UALICE", 2*time.Hour, "longer")
+	if err != nil || !got.ExpiresAt.Equal(r.ExpiresAt.Add(2*time.Hour)) {
+		t.Fatalf("extend by 2h: %v, expires %v", err, got.ExpiresAt)
+	}
+	w.pass(90 * time.Minute) // past the old expiry, before the new one
+	if got := w.request(r.ID); got.State != workflow.RequestActive || !w.target.has("readonly", "alice@example.com") {
+		t.Errorf("after the old expiry: %s", got.State)
+	}
+	w.pass(2 * time.Hour)
+	if got := w.request(r.ID); got.State != workflow.RequestEnded {
+		t.Errorf("after the new expiry: %s", got.State)
+	}
+
+	// Where extensions need approval, they go through the stages again.
+	a := w.submit(workflow.Submission{Item: "db-admin", Requester: "UALICE", Justification: "INC-11"})
+	w.approve(a.ID, "UDANA")
+	w.approve(a.ID, "UEVE")
+	ext, err := w.eng.Extend(ctx, a.ID, "UALICE", time.Hour, "still on it")
+	if err != nil || ext.ID == a.ID || ext.State != workflow.RequestPending {
+		t.Errorf("extension needing approval: %v, %s %s", err, ext.ID, ext.State)
+	}
+}
+
+func TestBreakGlass(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		cmd  workflow.BreakGlassCommand
+		want workflow.RefusalReason
+	}{
+		{"wrong channel", workflow.BreakGlassCommand{Requester: "UALICE", Item: "prod-shell", Reason: "db down", Channel: "CRANDOM"}, workflow.RefusedBreakGlass},
+		{"not on call", workflow.BreakGlassCommand{Requester: "UBOB", Item: "prod-shell", Reason: "db down", Channel: "CINCIDENT"}, workflow.RefusedBreakGlass},
+		{"no reason", workflow.BreakGlassCommand{Requester: "UALICE", Item: "prod-shell", Channel: "CINCIDENT"}, workflow.RefusedJustification},
+		{"item without break-glass", workflow.BreakGlassCommand{Requester: "UALICE", Item: "db-admin", Reason: "db down", Channel: "CINCIDENT"}, workflow.RefusedBreakGlass},
+	}
+	for _, tt := range tests {
+		if _, err := w.eng.BreakGlass(ctx, tt.cmd); workflow.RefusalOf(err) != tt.want {
+			t.Errorf("%s: %v, want %s", tt.name, err, tt.want)
+		}
+	}
+	r, err := w.eng.BreakGlass(ctx, workflow.BreakGlassCommand{Requester: "UALICE", Item: "prod-shell", Reason: "db down", Channel: "CINCIDENT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	got := w.request(r.ID)
+	if got.State != workflow.RequestActive || !w.target.has("superuser", "alice@example.com") || got.ExpiresAt.Sub(got.DecidedAt) != time.Hour {
+		t.Fatalf("break-glass grant: %s, expires after %v", got.State, got.ExpiresAt.Sub(got.DecidedAt))
+	}
+	if w.notes.count("breakglass CINCIDENT") != 1 {
+		t.Errorf("no announcement: %v", w.notes.seen())
+	}
+	if _, err := w.eng.BreakGlass(ctx, workflow.BreakGlassCommand{Requester: "UALICE", Item: "prod-shell", Reason: "again", Channel: "CINCIDENT"}); workflow.RefusalOf(err) != workflow.RefusedBreakGlass {
+		t.Errorf("over the rate limit: %v", err)
+	}
+
+	// The grant expires after an hour; the review is asked for every 4h
+	// until someone other than the requester gives it, across a restart.
+	w.pass(4*time.Hour + time.Second)
+	w.stop()
+	w.start()
+	w.pass(4 * time.Hour)
+	if n := w.notes.count("review-needed"); n < 2 {
+		t.Errorf("review reminders: %d", n)
+	}
+	if _, err := w.eng.Review(ctx, r.ID, "UALICE", "fine"); workflow.RefusalOf(err) != workflow.RefusedNotApprover {
+		t.Errorf("review by the requester: %v", err)
+	}
+	if _, err := w.eng.Review(ctx, r.ID, "USAM", "restarted the primary"); err != nil {
+		t.Fatal(err)
+	}
+	n := w.notes.count("review-needed")
+	w.pass(8 * time.Hour)
+	if w.notes.count("review-needed") != n {
+		t.Errorf("reminded after the review")
+	}
+	if got := w.request(r.ID); !got.Reviewed || got.State != workflow.RequestEnded {
+		t.Errorf("after review: reviewed %v, %s", got.Reviewed, got.State)
 	}
 }

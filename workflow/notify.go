@@ -25,4 +25,12 @@ type Notifier interface {
 	// RevokeFailed alerts the security channel that access could not be
 	// taken back and is being retried.
 	RevokeFailed(ctx context.Context, r Request, g Grant)
+	// Reminder reminds the approvers of a stage that still waits for them
+	// (after an escalation, the fallback approvers are among them).
+	Reminder(ctx context.Context, r Request, stage int)
+	// BreakGlass announces an emergency grant in the channel it came from
+	// and in the security channel.
+	BreakGlass(ctx context.Context, r Request)
+	// ReviewNeeded asks the reviewers to review a break-glass grant.
+	ReviewNeeded(ctx context.Context, r Request)
 }
