@@ -23,16 +23,33 @@ type fakeTarget struct {
 	revokes       int
 	failGrant     map[string]error // by entitlement
 	revokeFailing int              // how many revokes fail before one works
+	hang          bool             // calls wait for their context to end, as with a target that never answers
+	hanging       chan struct{}    // receives when a call starts to hang
+}
+
+// wait blocks a call while the target hangs. The caller holds f.mu.
+func (f *fakeTarget) wait(ctx context.Context) error {
+	if !f.hang {
+		return nil
+	}
+	f.mu.Unlock()
+	f.hanging <- struct{}{}
+	<-ctx.Done()
+	f.mu.Lock()
+	return ctx.Err()
 }
 
 func newFakeTarget() *fakeTarget {
-	return &fakeTarget{access: map[string]bool{}, failGrant: map[string]error{}}
+	return &fakeTarget{access: map[string]bool{}, failGrant: map[string]error{}, hanging: make(chan struct{}, 1)}
 }
 
-func (f *fakeTarget) Grant(_ context.Context, a workflow.Access) (workflow.Granted, error) {
+func (f *fakeTarget) Grant(ctx context.Context, a workflow.Access) (workflow.Granted, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.grants++
+	if err := f.wait(ctx); err != nil {
+		return workflow.Granted{}, err
+	}
 	if err := f.failGrant[a.Entitlement]; err != nil {
 		return workflow.Granted{}, err
 	}
@@ -40,10 +57,13 @@ func (f *fakeTarget) Grant(_ context.Context, a workflow.Access) (workflow.Grant
 	return workflow.Granted{Message: "password for " + a.Entitlement, Facts: map[string]string{"role": a.Entitlement}}, nil
 }
 
-func (f *fakeTarget) Revoke(_ context.Context, a workflow.Access) error {
+func (f *fakeTarget) Revoke(ctx context.Context, a workflow.Access) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.revokes++
+	if err := f.wait(ctx); err != nil {
+		return err
+	}
 	if f.revokeFailing > 0 {
 		f.revokeFailing--
 		return errors.New("connection refused")
@@ -640,5 +660,53 @@ func TestBreakGlass(t *testing.T) {
 	}
 	if got := w.request(r.ID); !got.Reviewed || got.State != workflow.RequestEnded {
 		t.Errorf("after review: reviewed %v, %s", got.Reviewed, got.State)
+	}
+}
+
+// stopMidCall stops the engine while a connector call for request id hangs,
+// as a crash or shutdown during the call would, and returns the kind of the
+// request's last event at that moment: the intent is recorded, its outcome
+// not.
+func (w *world) stopMidCall(id string) string {
+	w.t.Helper()
+	<-w.target.hanging
+	k := w.kinds(id)
+	w.stop()
+	w.target.mu.Lock()
+	w.target.hang = false
+	w.target.mu.Unlock()
+	return k[len(k)-1]
+}
+
+func TestRestartResumesUnfinishedConnectorCalls(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	w.target.hang = true
+	r, err := w.eng.Submit(ctx, workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "on call"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := w.stopMidCall(r.ID); last != workflow.KindGrantProvisioning {
+		t.Fatalf("the last event before the stop is %s, want the provisioning intent", last)
+	}
+	w.start()
+	w.settle()
+	if got := w.request(r.ID); got.State != workflow.RequestActive || w.target.grants != 2 {
+		t.Fatalf("after restart during provisioning: %s, %d grant calls", got.State, w.target.grants)
+	}
+
+	w.target.mu.Lock()
+	w.target.hang = true
+	w.target.mu.Unlock()
+	if _, err := w.eng.Release(ctx, r.ID, "UALICE"); err != nil {
+		t.Fatal(err)
+	}
+	if last := w.stopMidCall(r.ID); last != workflow.KindGrantRevoking {
+		t.Fatalf("the last event before the stop is %s, want the revoking intent", last)
+	}
+	w.start()
+	w.settle()
+	if got := w.request(r.ID); got.State != workflow.RequestEnded || w.target.has("readonly", "alice@example.com") {
+		t.Errorf("after restart during revocation: %s", got.State)
 	}
 }
