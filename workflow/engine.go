@@ -395,6 +395,7 @@ func (e *Engine) create(ctx context.Context, events []Event, announce func(*Requ
 	if announce != nil {
 		announce(&r)
 	}
+	e.cfg.Notifier.Submitted(ctx, r)
 	e.after(ctx, &r)
 	return r, nil
 }
@@ -455,11 +456,7 @@ func (e *Engine) decide(ctx context.Context, requestID, by string, approve bool,
 		command = "deny"
 	}
 	refused := func(reason RefusalReason, format string, args ...any) (Request, error) {
-		err := refuse(reason, format, args...)
-		if cerr := e.commit(ctx, &r, event(KindRefused, by, "", Refused{Command: command, By: by, Reason: err.Error()})); cerr != nil {
-			return r, errors.Join(err, cerr)
-		}
-		return r, err
+		return r, e.recordRefusal(ctx, &r, command, by, refuse(reason, format, args...))
 	}
 	if r.State.Closed() {
 		return refused(RefusedClosed, "this request was already %s", r.State)
@@ -515,6 +512,16 @@ func (e *Engine) decide(ctx context.Context, requestID, by string, approve bool,
 	return r, nil
 }
 
+// recordRefusal records in the log that a command on r was refused, for
+// refusals that matter to security (someone deciding or ending a request
+// that is not theirs to), and returns the refusal.
+func (e *Engine) recordRefusal(ctx context.Context, r *Request, command, by string, refusal error) error {
+	if err := e.commit(ctx, r, event(KindRefused, by, "", Refused{Command: command, By: by, Reason: refusal.Error()})); err != nil {
+		return errors.Join(refusal, err)
+	}
+	return refusal
+}
+
 // Cancel withdraws a pending request; only its requester may.
 func (e *Engine) Cancel(ctx context.Context, requestID, by string) (Request, error) {
 	unlock := e.lock(requestID)
@@ -525,7 +532,7 @@ func (e *Engine) Cancel(ctx context.Context, requestID, by string) (Request, err
 	}
 	switch {
 	case by != r.Requester:
-		return r, refuse(RefusedNotYours, "only the requester may cancel a request")
+		return r, e.recordRefusal(ctx, &r, "cancel", by, refuse(RefusedNotYours, "only the requester may cancel a request"))
 	case r.State != RequestPending:
 		return r, refuse(RefusedClosed, "this request was already %s", r.State)
 	}
@@ -602,7 +609,7 @@ func (e *Engine) end(ctx context.Context, requestID, by, outcome, reason string,
 	}
 	if allowed != nil {
 		if err := allowed(&r); err != nil {
-			return r, err
+			return r, e.recordRefusal(ctx, &r, outcome, by, err)
 		}
 	}
 	if err := e.commit(ctx, &r, event(KindEnding, by, "", Ending{Outcome: outcome, By: by, Reason: reason})); err != nil {

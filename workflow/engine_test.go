@@ -94,6 +94,9 @@ func (n *notes) add(format string, args ...any) {
 func (n *notes) ApprovalNeeded(_ context.Context, r workflow.Request, stage int) {
 	n.add("approval-needed %s %v", r.Stages[stage].Name, r.Stages[stage].Approvers)
 }
+func (n *notes) Submitted(_ context.Context, r workflow.Request) {
+	n.add("submitted %s for %s", r.Requester, r.Beneficiary)
+}
 func (n *notes) Decided(_ context.Context, r workflow.Request) { n.add("decided %s", r.State) }
 func (n *notes) Granted(_ context.Context, r workflow.Request, m map[string]string) {
 	n.mu.Lock()
@@ -196,6 +199,7 @@ func newWorld(t *testing.T) *world {
 			{Name: "owners", Required: 1, Approvers: approvers(t, "owners")},
 		}}},
 		"readonly": {Name: "readonly", Duration: rules, Extension: workflow.ExtensionRules{MaxTotal: 4 * time.Hour},
+			OnBehalf: workflow.OnBehalfRules{Allowed: true, Manager: true},
 			AutoReject:  condition(t, `request.justification.contains("test")`),
 			AutoApprove: condition(t, `"oncall" in requester.groups && request.duration <= duration("6h")`),
 			Approval:    workflow.Approval{Stages: []workflow.Stage{{Name: "owners", Required: 1, Approvers: approvers(t, "owners")}}}},
@@ -461,6 +465,9 @@ func TestReleaseAndRevoke(t *testing.T) {
 	if _, err := w.eng.Revoke(ctx, r.ID, "UBOB", "why not"); workflow.RefusalOf(err) != workflow.RefusedNotApprover {
 		t.Errorf("revoke by a bystander: %v", err)
 	}
+	if k := w.kinds(r.ID); k[len(k)-1] != workflow.KindRefused {
+		t.Errorf("the bystander's revoke was not recorded: %v", k)
+	}
 	if _, err := w.eng.Revoke(ctx, r.ID, "USAM", "leaver"); err != nil {
 		t.Fatal(err)
 	}
@@ -708,5 +715,23 @@ func TestRestartResumesUnfinishedConnectorCalls(t *testing.T) {
 	w.settle()
 	if got := w.request(r.ID); got.State != workflow.RequestEnded || w.target.has("readonly", "alice@example.com") {
 		t.Errorf("after restart during revocation: %s", got.State)
+	}
+}
+
+func TestOnBehalf(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-ro", Requester: "UDANA", Beneficiary: "UBOB", Justification: "Bob starts on the reports"})
+	if r.Beneficiary != "UBOB" || r.State != workflow.RequestPending {
+		t.Fatalf("request for a report: %+v", r)
+	}
+	if w.notes.count("submitted UDANA for UBOB") != 1 {
+		t.Errorf("the beneficiary was not told: %v", w.notes.seen())
+	}
+	if _, err := w.eng.Submit(context.Background(), workflow.Submission{Item: "db-ro", Requester: "UALICE", Beneficiary: "UBOB", Justification: "for Bob"}); workflow.RefusalOf(err) != workflow.RefusedOnBehalf {
+		t.Errorf("a peer requesting for Bob: %v", err)
+	}
+	w.approve(r.ID, "UCAROL")
+	if !w.target.has("readonly", "bob@example.com") || w.target.has("readonly", "dana@example.com") {
+		t.Errorf("access went to the wrong person: %v", w.target.access)
 	}
 }

@@ -7,6 +7,9 @@ import "context"
 // notifier does its own retrying and must not block for long. Each call
 // gets the request as it stands after the change.
 type Notifier interface {
+	// Submitted confirms a new request to its requester and, when it is
+	// for someone else, tells the beneficiary.
+	Submitted(ctx context.Context, r Request)
 	// ApprovalNeeded asks the approvers of a stage to decide.
 	ApprovalNeeded(ctx context.Context, r Request, stage int)
 	// Decided tells the requester (and a third-party beneficiary) that the
