@@ -199,7 +199,7 @@ func newWorld(t *testing.T) *world {
 			{Name: "owners", Required: 1, Approvers: approvers(t, "owners")},
 		}}},
 		"readonly": {Name: "readonly", Duration: rules, Extension: workflow.ExtensionRules{MaxTotal: 4 * time.Hour},
-			OnBehalf: workflow.OnBehalfRules{Allowed: true, Manager: true},
+			OnBehalf:    workflow.OnBehalfRules{Allowed: true, Manager: true},
 			AutoReject:  condition(t, `request.justification.contains("test")`),
 			AutoApprove: condition(t, `"oncall" in requester.groups && request.duration <= duration("6h")`),
 			Approval:    workflow.Approval{Stages: []workflow.Stage{{Name: "owners", Required: 1, Approvers: approvers(t, "owners")}}}},
