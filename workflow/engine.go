@@ -601,10 +601,10 @@ func (e *Engine) end(ctx context.Context, requestID, by, outcome, reason string,
 	if err != nil {
 		return r, err
 	}
+	if allowed == nil && (r.State != RequestActive || r.ExpiresAt.After(e.cfg.Clock.Now())) {
+		return r, nil // an expiry overtaken by another end, or by an extension
+	}
 	if r.State != RequestActive && r.State != RequestProvisioning {
-		if allowed == nil {
-			return r, nil // an expiry that another end overtook
-		}
 		return r, refuse(RefusedClosed, "this request is %s, not active", r.State)
 	}
 	if allowed != nil {
