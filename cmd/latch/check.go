@@ -26,26 +26,7 @@ one line per problem (file:line: key.path: what is wrong; what to do) and
 exits 1. Secrets are not read.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if path = flagOrEnv(path, "LATCH_CONFIG"); path == "" {
-				return &usageError{errors.New("no configuration given: pass --config FILE (or set LATCH_CONFIG)")}
-			}
-			c, err := config.Load(path)
-			var invalid *config.InvalidError
-			if errors.As(err, &invalid) {
-				for _, p := range invalid.Problems {
-					if p.Line > 0 {
-						fmt.Fprintf(cmd.ErrOrStderr(), "%s:%d: %s\n", invalid.File, p.Line, p)
-					} else {
-						fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", invalid.File, p)
-					}
-				}
-				return &exitError{exitFailure}
-			}
-			var unreadable *config.FileError
-			if errors.As(err, &unreadable) {
-				fmt.Fprintln(cmd.ErrOrStderr(), unreadable)
-				return &exitError{exitFailure}
-			}
+			c, err := loadConfig(cmd, path)
 			if err != nil {
 				return err
 			}
@@ -56,6 +37,34 @@ exits 1. Secrets are not read.`,
 	}
 	configFlag(cmd, &path)
 	return cmd
+}
+
+// loadConfig loads the configuration at path (or $LATCH_CONFIG). A file
+// that cannot be read, or a configuration with problems, is reported on
+// stderr, one line per problem (file:line: key.path: what is wrong; what to
+// do), and ends the command with exit 1.
+func loadConfig(cmd *cobra.Command, path string) (*config.Config, error) {
+	if path = flagOrEnv(path, "LATCH_CONFIG"); path == "" {
+		return nil, &usageError{errors.New("no configuration given: pass --config FILE (or set LATCH_CONFIG)")}
+	}
+	c, err := config.Load(path)
+	var invalid *config.InvalidError
+	if errors.As(err, &invalid) {
+		for _, p := range invalid.Problems {
+			if p.Line > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s:%d: %s\n", invalid.File, p.Line, p)
+			} else {
+				fmt.Fprintf(cmd.ErrOrStderr(), "%s: %s\n", invalid.File, p)
+			}
+		}
+		return nil, &exitError{exitFailure}
+	}
+	var unreadable *config.FileError
+	if errors.As(err, &unreadable) {
+		fmt.Fprintln(cmd.ErrOrStderr(), unreadable)
+		return nil, &exitError{exitFailure}
+	}
+	return c, err
 }
 
 // plural says "1 item" or "3 items" ("policy" becomes "policies").
