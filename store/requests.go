@@ -209,45 +209,65 @@ func (s *Store) RequestsOf(user string, fn func(workflow.Request) error) error {
 }
 
 // requestsIn walks an index from a prefix, turning each key into a request
-// id until idOf returns nil, and calls fn with each request outside the
-// transaction.
+// id until idOf returns nil, and calls fn with each request outside any
+// transaction. It reads a bounded chunk of requests per read transaction,
+// so memory stays flat however many there are.
 func (s *Store) requestsIn(index func(byID, open, byExpiry, byUser *bolt.Bucket) (*bolt.Bucket, []byte),
 	idOf func(k []byte) []byte, fn func(workflow.Request) error) error {
-	var found []workflow.Request
-	err := s.viewRequests(func(byID, open, byExpiry, byUser *bolt.Bucket) error {
-		idx, prefix := index(byID, open, byExpiry, byUser)
-		if idx == nil || byID == nil {
+	const chunk = 256
+	var after []byte // the last index key read, nil before the first chunk
+	for {
+		var found []workflow.Request
+		done := true
+		err := s.viewRequests(func(byID, open, byExpiry, byUser *bolt.Bucket) error {
+			idx, prefix := index(byID, open, byExpiry, byUser)
+			if idx == nil || byID == nil {
+				return nil
+			}
+			c := idx.Cursor()
+			var k []byte
+			switch {
+			case after != nil:
+				if k, _ = c.Seek(after); k != nil && bytes.Equal(k, after) {
+					k, _ = c.Next()
+				}
+			case prefix != nil:
+				k, _ = c.Seek(prefix)
+			default:
+				k, _ = c.First()
+			}
+			for ; k != nil; k, _ = c.Next() {
+				if len(found) == chunk {
+					done = false
+					return nil
+				}
+				id := idOf(k)
+				if id == nil {
+					return nil
+				}
+				v := byID.Get(id)
+				if v == nil {
+					return fmt.Errorf("request index names %q, which is missing", id)
+				}
+				r, err := decodeRequest(id, v)
+				if err != nil {
+					return err
+				}
+				found = append(found, r)
+				after = append(after[:0], k...)
+			}
 			return nil
-		}
-		c := idx.Cursor()
-		k, _ := c.First()
-		if prefix != nil {
-			k, _ = c.Seek(prefix)
-		}
-		for ; k != nil; k, _ = c.Next() {
-			id := idOf(k)
-			if id == nil {
-				break
-			}
-			v := byID.Get(id)
-			if v == nil {
-				return fmt.Errorf("request index names %q, which is missing", id)
-			}
-			r, err := decodeRequest(id, v)
-			if err != nil {
-				return err
-			}
-			found = append(found, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, r := range found {
-		if err := fn(r); err != nil {
+		})
+		if err != nil {
 			return err
 		}
+		for _, r := range found {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if done {
+			return nil
+		}
 	}
-	return nil
 }

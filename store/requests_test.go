@@ -154,3 +154,23 @@ func TestRequestReadsNeedTheProjection(t *testing.T) {
 		t.Errorf("Request without the projection = %v, want ErrNoRequests", err)
 	}
 }
+
+func TestRequestReadsAcrossChunks(t *testing.T) {
+	s, _ := openTemp(t, Options{Projections: []Projection{Requests{}}})
+	var want []string
+	for i := 0; i < 600; i++ {
+		id := fmt.Sprintf("r%04d", i)
+		want = append(want, id)
+		if err := appendRequest(t, s, workflow.KindSubmitted, "U1", id, "", workflow.Submitted{Requester: "U1", Beneficiary: "U1",
+			Targets: []workflow.Target{{Connector: "pg", Entitlement: "readonly"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	of := func(fn func(workflow.Request) error) error { return s.RequestsOf("U1", fn) }
+	if got := ids(t, of); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("RequestsOf over 600 requests returned %d, in order %v", len(got), len(got) == len(want))
+	}
+	if got := ids(t, s.OpenRequests); len(got) != 600 {
+		t.Errorf("OpenRequests returned %d of 600", len(got))
+	}
+}

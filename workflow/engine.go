@@ -100,19 +100,15 @@ func (e *Engine) lock(id string) func() {
 // (those already past fire at once) and resumes any connector call whose
 // outcome was not recorded. It then keeps the deadlines until Close.
 func (e *Engine) Start() error {
-	var open []Request
 	if err := e.cfg.Store.OpenRequests(func(r Request) error {
-		open = append(open, r)
+		e.schedule(&r)
+		switch r.State {
+		case RequestProvisioning, RequestRevoking, RequestFailed:
+			e.kick(r.ID)
+		}
 		return nil
 	}); err != nil {
 		return fmt.Errorf("engine: load open requests: %w", err)
-	}
-	for i := range open {
-		e.schedule(&open[i])
-		switch open[i].State {
-		case RequestProvisioning, RequestRevoking, RequestFailed:
-			e.kick(open[i].ID)
-		}
 	}
 	e.loop.Add(1)
 	go func() {
@@ -189,7 +185,8 @@ func (e *Engine) schedule(r *Request) {
 		remind, escalate = reminderTimes(p, r)
 	case RequestActive:
 		expiry = r.ExpiresAt
-		if p != nil && p.WarnBefore > 0 && !r.Warned {
+		// No warning for access that has ended already (while latch was down).
+		if p != nil && p.WarnBefore > 0 && !r.Warned && r.ExpiresAt.After(e.cfg.Clock.Now()) {
 			warn = r.ExpiresAt.Add(-p.WarnBefore)
 		}
 	}
@@ -562,7 +559,7 @@ func (e *Engine) warn(ctx context.Context, requestID string) {
 	unlock := e.lock(requestID)
 	defer unlock()
 	r, err := e.load(requestID)
-	if err != nil || r.State != RequestActive || r.Warned {
+	if err != nil || r.State != RequestActive || r.Warned || !r.ExpiresAt.After(e.cfg.Clock.Now()) {
 		return
 	}
 	if err := e.commit(ctx, &r, event(KindWarned, ActorLatch, "", Note{})); err != nil {
