@@ -405,6 +405,9 @@ func TestParallelTwoOfThree(t *testing.T) {
 		t.Errorf("both stages are asked at once: %v", got)
 	}
 	w.approve(r.ID, "UEVE") // counts for peers, the first open stage Eve is in
+	if _, err := w.eng.Deny(context.Background(), r.ID, "UEVE", "changed my mind"); workflow.RefusalOf(err) != workflow.RefusedAlreadyVoted {
+		t.Errorf("deny after approving: %v, want already_voted", err)
+	}
 	if _, err := w.eng.Approve(context.Background(), r.ID, "UEVE"); workflow.RefusalOf(err) != workflow.RefusedAlreadyVoted && workflow.RefusalOf(err) != "" {
 		t.Errorf("double click: %v", err)
 	}
