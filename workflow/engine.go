@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -587,6 +588,38 @@ func (e *Engine) Revoke(ctx context.Context, requestID, by, reason string) (Requ
 		}
 		return refuse(RefusedNotApprover, "only an admin or an approver of this request may revoke it")
 	})
+}
+
+// Resolve declares by hand that a grant latch could not revoke is gone
+// (an admin removed the access in the target system), which stops the
+// retries. Only admins may, and only for a grant whose revoke is failing.
+func (e *Engine) Resolve(ctx context.Context, requestID, grantID, by, note string) (Request, error) {
+	unlock := e.lock(requestID)
+	r, err := e.load(requestID)
+	if err != nil {
+		unlock()
+		return r, err
+	}
+	g, ok := r.Grant(grantID)
+	switch {
+	case !slices.Contains(e.cfg.Admins, by):
+		err = e.recordRefusal(ctx, &r, "resolve", by, refuse(RefusedNotApprover, "only an admin may resolve a failed revoke"))
+	case !ok:
+		err = refuse(RefusedUnknown, "request %s has no grant %s", requestID, grantID)
+	case g.State != GrantRevokeFailed && g.State != GrantRevoking:
+		err = refuse(RefusedClosed, "grant %s is %s; only a grant whose revoke is failing is resolved by hand", grantID, g.State)
+	case strings.TrimSpace(note) == "":
+		err = refuse(RefusedJustification, "say how the access was removed")
+	default:
+		err = e.commit(ctx, &r, event(KindGrantRevoked, by, grantID, Deprovisioned{ResolvedBy: by, Note: note}))
+	}
+	unlock()
+	if err != nil {
+		return r, err
+	}
+	e.done(grantID)
+	e.kick(requestID) // the request ends once its last grant does
+	return r, nil
 }
 
 // end starts taking a request's grants back. allowed, if given, checks who

@@ -498,6 +498,9 @@ func TestRevokeRetriesUntilItWorks(t *testing.T) {
 	if !w.target.has("readonly", "alice@example.com") {
 		t.Fatalf("the fake target lost the access it failed to revoke")
 	}
+	if _, err := w.eng.Resolve(context.Background(), r.ID, got.Grants[0].ID, "UBOB", "fixed it"); workflow.RefusalOf(err) != workflow.RefusedNotApprover {
+		t.Errorf("resolve by a non-admin: %v", err)
+	}
 	w.pass(workflow.RetryFailedEvery)
 	if got := w.request(r.ID); got.State != workflow.RequestEnded || w.target.has("readonly", "alice@example.com") {
 		t.Errorf("once the target works again: %s", got.State)
@@ -736,5 +739,28 @@ func TestOnBehalf(t *testing.T) {
 	w.approve(r.ID, "UCAROL")
 	if !w.target.has("readonly", "bob@example.com") || w.target.has("readonly", "dana@example.com") {
 		t.Errorf("access went to the wrong person: %v", w.target.access)
+	}
+}
+
+func TestAdminResolvesFailedRevoke(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "on call"})
+	w.target.revokeFailing = 100
+	w.pass(time.Hour + time.Second)
+	for i := 0; i < workflow.MaxRevokeAttempts; i++ {
+		w.pass(workflow.RetryMax)
+	}
+	g := w.request(r.ID).Grants[0]
+	if g.State != workflow.GrantRevokeFailed {
+		t.Fatalf("grant %s", g.State)
+	}
+	if _, err := w.eng.Resolve(context.Background(), r.ID, g.ID, "USAM", "dropped the role by hand"); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	revokes := w.target.revokes
+	w.pass(2 * workflow.RetryFailedEvery)
+	if got := w.request(r.ID); got.State != workflow.RequestEnded || w.target.revokes != revokes {
+		t.Errorf("after an admin resolved it: %s, %d more revoke attempts", got.State, w.target.revokes-revokes)
 	}
 }

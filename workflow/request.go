@@ -188,6 +188,10 @@ type GrantError struct {
 // covers it.
 type Deprovisioned struct {
 	Kept bool `json:"kept,omitempty"`
+	// ResolvedBy is the admin who declared the access gone by hand after
+	// latch could not revoke it, with their note.
+	ResolvedBy string `json:"resolved_by,omitempty"`
+	Note       string `json:"note,omitempty"`
 }
 
 // StageState is an approval stage of one request: who may approve it and
