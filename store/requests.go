@@ -36,7 +36,7 @@ var (
 func (Requests) Name() string { return RequestsProjection }
 
 // Version implements Projection.
-func (Requests) Version() uint32 { return 2 }
+func (Requests) Version() uint32 { return 3 }
 
 // Apply implements Projection.
 func (Requests) Apply(b *bolt.Bucket, e *workflow.Event) error {

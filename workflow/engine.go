@@ -103,8 +103,9 @@ func (e *Engine) lock(id string) func() {
 func (e *Engine) Start() error {
 	if err := e.cfg.Store.OpenRequests(func(r Request) error {
 		e.schedule(&r)
-		switch r.State {
-		case RequestProvisioning, RequestRevoking, RequestFailed:
+		switch {
+		case r.State == RequestProvisioning, r.State == RequestRevoking, r.State == RequestFailed,
+			slices.ContainsFunc(r.Grants, func(g Grant) bool { return stale(&r, &g) }):
 			e.kick(r.ID)
 		}
 		return nil
@@ -691,6 +692,8 @@ func (e *Engine) work(ctx context.Context, requestID string) {
 	switch r.State {
 	case RequestProvisioning:
 		e.provision(ctx, r)
+	case RequestActive:
+		e.refresh(ctx, r)
 	case RequestRevoking, RequestFailed:
 		if r.EndedAt.IsZero() {
 			e.revoke(ctx, r)
@@ -745,8 +748,17 @@ func (e *Engine) access(ctx context.Context, r *Request, g *Grant) (Access, erro
 	}
 	return Access{
 		GrantID: g.ID, RequestID: r.ID, User: u, Entitlement: g.Target.Entitlement,
-		ExpiresAt: r.DecidedAt.Add(r.Duration), Params: r.Params,
+		ExpiresAt: expiryOf(r), Params: r.Params,
 	}, nil
+}
+
+// expiryOf is when a request's access ends: decision time plus its
+// duration, or later once extended.
+func expiryOf(r *Request) time.Time {
+	if !r.ExpiresAt.IsZero() {
+		return r.ExpiresAt
+	}
+	return r.DecidedAt.Add(r.Duration)
 }
 
 // connector returns the provisioner of a grant's target.
@@ -776,7 +788,7 @@ func (e *Engine) provision(ctx context.Context, r Request) {
 		switch {
 		case err == nil:
 			e.done(g.ID)
-			result = append(result, event(KindGrantActive, ActorLatch, g.ID, Provisioned{Facts: granted.Facts}))
+			result = append(result, event(KindGrantActive, ActorLatch, g.ID, Provisioned{Facts: granted.Facts, ExpiresAt: expiryOf(&r)}))
 			if granted.Message != "" {
 				messages[g.ID] = granted.Message
 			}
@@ -806,6 +818,37 @@ func (e *Engine) provision(ctx context.Context, r Request) {
 	}
 	e.schedule(&r)
 	e.cfg.Notifier.Granted(ctx, r, messages)
+}
+
+// stale reports whether a grant's connector holds an older expiry than
+// its request, after an extension.
+func stale(r *Request, g *Grant) bool {
+	return g.State == GrantActive && !g.NativeUntil.IsZero() && g.NativeUntil.Before(r.ExpiresAt)
+}
+
+// refresh passes an extended expiry on to the connectors, granting again
+// with the new expiry (grants are idempotent), so that access a connector
+// ends by itself does not lapse at the old time.
+func (e *Engine) refresh(ctx context.Context, r Request) {
+	for _, g := range r.Grants {
+		if !stale(&r, &g) || e.waiting(g.ID) {
+			continue
+		}
+		if !e.step(ctx, r.ID, event(KindGrantRefreshing, ActorLatch, g.ID, Note{})) {
+			return
+		}
+		granted, err := e.call(ctx, &r, &g, true)
+		result := event(KindGrantRefreshed, ActorLatch, g.ID, Provisioned{Facts: granted.Facts, ExpiresAt: r.ExpiresAt})
+		if err != nil {
+			result = event(KindGrantRefreshFailed, ActorLatch, g.ID, GrantError{Error: err.Error(), Permanent: IsPermanent(err)})
+			e.retryLater(g.ID, 1)
+		} else {
+			e.done(g.ID)
+		}
+		if !e.step(ctx, r.ID, result) {
+			return
+		}
+	}
 }
 
 // revoke takes back every grant of an ending request that still gives

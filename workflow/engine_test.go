@@ -18,7 +18,8 @@ import (
 // Failures can be injected.
 type fakeTarget struct {
 	mu            sync.Mutex
-	access        map[string]bool // entitlement|email
+	access        map[string]bool      // entitlement|email
+	until         map[string]time.Time // entitlement|email → the expiry last given
 	grants        int
 	revokes       int
 	failGrant     map[string]error // by entitlement
@@ -40,7 +41,7 @@ func (f *fakeTarget) wait(ctx context.Context) error {
 }
 
 func newFakeTarget() *fakeTarget {
-	return &fakeTarget{access: map[string]bool{}, failGrant: map[string]error{}, hanging: make(chan struct{}, 1)}
+	return &fakeTarget{access: map[string]bool{}, until: map[string]time.Time{}, failGrant: map[string]error{}, hanging: make(chan struct{}, 1)}
 }
 
 func (f *fakeTarget) Grant(ctx context.Context, a workflow.Access) (workflow.Granted, error) {
@@ -54,6 +55,7 @@ func (f *fakeTarget) Grant(ctx context.Context, a workflow.Access) (workflow.Gra
 		return workflow.Granted{}, err
 	}
 	f.access[a.Entitlement+"|"+a.User.Email] = true
+	f.until[a.Entitlement+"|"+a.User.Email] = a.ExpiresAt
 	return workflow.Granted{Message: "password for " + a.Entitlement, Facts: map[string]string{"role": a.Entitlement}}, nil
 }
 
@@ -597,6 +599,13 @@ func TestExtend(t *testing.T) {
 	got, err := w.eng.Extend(ctx, r.ID, "UALICE", 2*time.Hour, "longer")
 	if err != nil || !got.ExpiresAt.Equal(r.ExpiresAt.Add(2*time.Hour)) {
 		t.Fatalf("extend by 2h: %v, expires %v", err, got.ExpiresAt)
+	}
+	w.settle()
+	w.target.mu.Lock()
+	told := w.target.until["readonly|alice@example.com"]
+	w.target.mu.Unlock()
+	if !told.Equal(got.ExpiresAt) {
+		t.Errorf("the target was told the access ends at %v, want the extended %v", told, got.ExpiresAt)
 	}
 	w.pass(90 * time.Minute) // past the old expiry, before the new one
 	if got := w.request(r.ID); got.State != workflow.RequestActive || !w.target.has("readonly", "alice@example.com") {

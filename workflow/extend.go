@@ -53,5 +53,6 @@ func (e *Engine) Extend(ctx context.Context, requestID, by string, d time.Durati
 		return r, err
 	}
 	e.schedule(&r)
+	e.kick(r.ID) // pass the new expiry on to the connectors
 	return r, nil
 }

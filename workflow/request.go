@@ -76,6 +76,12 @@ const (
 	KindGrantRevoking     = "grant.revoking"      // Note (intent)
 	KindGrantRevoked      = "grant.revoked"       // Deprovisioned
 	KindGrantRevokeFailed = "grant.revoke_failed" // GrantError
+
+	// An extension is passed on to the connectors, so that the expiry they
+	// set natively moves too.
+	KindGrantRefreshing    = "grant.refreshing"     // Note (intent)
+	KindGrantRefreshed     = "grant.refreshed"      // Provisioned
+	KindGrantRefreshFailed = "grant.refresh_failed" // GrantError
 )
 
 // Outcomes of an ended request.
@@ -172,9 +178,11 @@ type Note struct {
 	Reason string `json:"reason,omitempty"`
 }
 
-// Provisioned records a connector's successful grant.
+// Provisioned records a connector's successful grant, and the expiry the
+// connector was given.
 type Provisioned struct {
-	Facts map[string]string `json:"facts,omitempty"`
+	Facts     map[string]string `json:"facts,omitempty"`
+	ExpiresAt time.Time         `json:"expires_at,omitzero"`
 }
 
 // GrantError records a connector's failure.
@@ -214,6 +222,9 @@ type Grant struct {
 	Facts          map[string]string `json:"facts,omitempty"`
 	RevokeAttempts int               `json:"revoke_attempts,omitempty"`
 	LastError      string            `json:"last_error,omitempty"`
+	// NativeUntil is the expiry the connector was last given, which it
+	// enforces by itself where it can.
+	NativeUntil time.Time `json:"native_until,omitzero"`
 }
 
 // Request is the state of one access request, folded from its events.
@@ -423,7 +434,8 @@ func (r *Request) applyGrant(e *Event) error {
 	switch e.Kind {
 	case KindActivated, KindExtended, KindFailed, KindEnding, KindEnded, KindWarned:
 		return r.applyLife(e)
-	case KindGrantProvisioning, KindGrantActive, KindGrantFailed, KindGrantRevoking, KindGrantRevoked, KindGrantRevokeFailed:
+	case KindGrantProvisioning, KindGrantActive, KindGrantFailed, KindGrantRevoking, KindGrantRevoked, KindGrantRevokeFailed,
+		KindGrantRefreshing, KindGrantRefreshed, KindGrantRefreshFailed:
 	default:
 		return errNotGrant
 	}
@@ -447,7 +459,7 @@ func (r *Request) applyGrant(e *Event) error {
 		if err := decodePayload(e, &p); err != nil {
 			return err
 		}
-		g.State, g.Facts, g.LastError = GrantActive, p.Facts, ""
+		g.State, g.Facts, g.LastError, g.NativeUntil = GrantActive, p.Facts, "", p.ExpiresAt
 	case KindGrantFailed:
 		if g.State != GrantProvisioning {
 			return bad("only a grant being provisioned fails")
@@ -479,6 +491,17 @@ func (r *Request) applyGrant(e *Event) error {
 			return err
 		}
 		g.State, g.LastError = GrantRevoked, ""
+	case KindGrantRefreshing, KindGrantRefreshed, KindGrantRefreshFailed:
+		if g.State != GrantActive || r.State != RequestActive {
+			return bad("only an active grant of an active request is refreshed")
+		}
+		if e.Kind == KindGrantRefreshed {
+			var p Provisioned
+			if err := decodePayload(e, &p); err != nil {
+				return err
+			}
+			g.NativeUntil, g.LastError = p.ExpiresAt, ""
+		}
 	case KindGrantRevokeFailed:
 		if g.State != GrantRevoking && g.State != GrantRevokeFailed {
 			return bad("revoke was not started")

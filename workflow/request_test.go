@@ -139,6 +139,8 @@ func TestRequestTransitions(t *testing.T) {
 			revokeFailed, revokeFailed, revokeFailed, revokeFailed, revokeFailed, revokeFailed), step{KindGrantRevoked, "latch", "g1", Deprovisioned{}}, false, RequestRevoking},
 		{"provisioning fails", with(fullyApproved, step{KindGrantFailed, "latch", "g1", GrantError{Error: "no such role", Permanent: true}}), step{KindFailed, "latch", "", Note{Reason: "no such role"}}, false, RequestFailed},
 		{"reviewed", active, step{KindReviewed, "U-SEC", "", Note{}}, false, RequestActive},
+		{"refresh an active grant", active, step{KindGrantRefreshed, "latch", "g1", Provisioned{ExpiresAt: t0.Add(2 * time.Hour)}}, false, RequestActive},
+		{"refresh a grant being revoked", with(active, ending), step{KindGrantRefreshing, "latch", "g1", Note{}}, true, ""},
 		{"unknown kind", active, step{"request.frobbed", "latch", "", Note{}}, true, ""},
 	}
 	for _, tt := range tests {
