@@ -43,6 +43,10 @@ func (e *Engine) BreakGlass(ctx context.Context, c BreakGlassCommand) (Request, 
 	if !slices.ContainsFunc(bg.Groups, func(g string) bool { return slices.Contains(requester.Groups, g) }) {
 		return Request{}, refuse(RefusedBreakGlass, "only %s may break the glass for %s", strings.Join(bg.Groups, ", "), it.Name)
 	}
+	// The count and the grant it allows must not interleave with another
+	// break-glass of the same person.
+	e.bgMu.Lock()
+	defer e.bgMu.Unlock()
 	now := e.cfg.Clock.Now()
 	if bg.RateLimit.Count > 0 {
 		recent := 0

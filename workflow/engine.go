@@ -60,13 +60,16 @@ type Engine struct {
 
 	ctx    context.Context // ends when the engine closes
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // background work
 	loop   sync.WaitGroup // the deadline loop
 
 	mu      sync.Mutex
+	idle    *sync.Cond           // signalled when busy drops to zero
+	busy    int                  // background goroutines running
 	running map[string]bool      // requests whose worker runs
 	again   map[string]bool      // requests to look at again when their worker finishes
 	backoff map[string]time.Time // grant id → earliest next connector attempt
+	granted map[string]map[string]string // request id → connector messages not yet delivered
+	bgMu    sync.Mutex                   // serialises break-glass rate-limit checks
 	closed  bool
 }
 
@@ -77,7 +80,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		return nil, errors.New("engine: store, catalogue, directory, notifier and clock are required")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Engine{
+	e := &Engine{
 		cfg:     cfg,
 		wheel:   NewWheel(cfg.Clock.Now(), cfg.Tick),
 		ctx:     ctx,
@@ -85,7 +88,10 @@ func NewEngine(cfg Config) (*Engine, error) {
 		running: make(map[string]bool),
 		again:   make(map[string]bool),
 		backoff: make(map[string]time.Time),
-	}, nil
+		granted: make(map[string]map[string]string),
+	}
+	e.idle = sync.NewCond(&e.mu)
+	return e, nil
 }
 
 // lock locks the request id and returns the unlock.
@@ -128,20 +134,16 @@ func (e *Engine) Close() {
 	e.mu.Unlock()
 	e.cancel()
 	e.loop.Wait()
-	e.wg.Wait()
+	e.Wait()
 }
 
 // Wait blocks until no background work is left: no connector call in
-// flight and no request waiting for its worker. It is meant for tests.
+// flight and no request waiting for its worker.
 func (e *Engine) Wait() {
-	for {
-		e.wg.Wait()
-		e.mu.Lock()
-		idle := len(e.running) == 0
-		e.mu.Unlock()
-		if idle {
-			return
-		}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for e.busy > 0 || len(e.running) > 0 {
+		e.idle.Wait()
 	}
 }
 
@@ -185,6 +187,10 @@ func (e *Engine) schedule(r *Request) {
 			timeout = r.SubmittedAt.Add(p.Reminders.PendingTimeout)
 		}
 		remind, escalate = reminderTimes(p, r)
+	case RequestProvisioning:
+		// A grant still being provisioned at its expiry is ended all the
+		// same, and what was granted of it taken back.
+		expiry = expiryOf(r)
 	case RequestActive:
 		expiry = r.ExpiresAt
 		// No warning for access that has ended already (while latch was down).
@@ -214,7 +220,11 @@ func (e *Engine) fire(d Deadline, _ time.Time) {
 	e.background(func(ctx context.Context) {
 		switch d.Kind {
 		case DeadlineExpiry:
-			e.end(ctx, id, ActorLatch, OutcomeExpired, "", nil)
+			if _, err := e.end(ctx, id, ActorLatch, OutcomeExpired, "", nil); err != nil && ctx.Err() == nil {
+				// The end was not recorded (the store is failing): try again
+				// rather than let the access run on.
+				e.at(DeadlineExpiry, id, e.cfg.Clock.Now().Add(RetryBase))
+			}
 		case DeadlineTimeout:
 			e.timeout(ctx, id)
 		case DeadlineWarn:
@@ -239,9 +249,14 @@ func (e *Engine) background(fn func(ctx context.Context)) bool {
 	if e.closed {
 		return false
 	}
-	e.wg.Add(1)
+	e.busy++
 	go func() {
-		defer e.wg.Done()
+		defer func() {
+			e.mu.Lock()
+			e.busy--
+			e.idle.Broadcast()
+			e.mu.Unlock()
+		}()
 		fn(e.ctx)
 	}()
 	return true
@@ -632,7 +647,7 @@ func (e *Engine) end(ctx context.Context, requestID, by, outcome, reason string,
 	if err != nil {
 		return r, err
 	}
-	if allowed == nil && (r.State != RequestActive || r.ExpiresAt.After(e.cfg.Clock.Now())) {
+	if allowed == nil && ((r.State != RequestActive && r.State != RequestProvisioning) || expiryOf(&r).After(e.cfg.Clock.Now())) {
 		return r, nil // an expiry overtaken by another end, or by an extension
 	}
 	if r.State != RequestActive && r.State != RequestProvisioning {
@@ -668,6 +683,7 @@ func (e *Engine) kick(requestID string) {
 			if !e.again[requestID] || ctx.Err() != nil {
 				delete(e.running, requestID)
 				delete(e.again, requestID)
+				e.idle.Broadcast()
 				e.mu.Unlock()
 				return
 			}
@@ -678,6 +694,7 @@ func (e *Engine) kick(requestID string) {
 	if !started {
 		e.mu.Lock()
 		delete(e.running, requestID)
+		e.idle.Broadcast()
 		e.mu.Unlock()
 	}
 }
@@ -689,18 +706,23 @@ func (e *Engine) work(ctx context.Context, requestID string) {
 	if err != nil || !ok {
 		return
 	}
+	var finished bool
 	switch r.State {
 	case RequestProvisioning:
-		e.provision(ctx, r)
+		finished = e.provision(ctx, r)
 	case RequestActive:
-		e.refresh(ctx, r)
+		finished = e.refresh(ctx, r)
 	case RequestRevoking, RequestFailed:
-		if r.EndedAt.IsZero() {
-			e.revoke(ctx, r)
-		}
+		finished = !r.EndedAt.IsZero() || e.revoke(ctx, r)
+	default:
+		finished = true
 	}
-	// Come back when the first grant that had to wait may be tried again.
+	// Come back when the first grant that had to wait may be tried again,
+	// or soon if a commit failed part way.
 	var next time.Time
+	if !finished && ctx.Err() == nil {
+		next = e.cfg.Clock.Now().Add(RetryBase)
+	}
 	e.mu.Lock()
 	for _, g := range r.Grants {
 		if t, ok := e.backoff[g.ID]; ok && (next.IsZero() || t.Before(next)) {
@@ -740,11 +762,17 @@ func (e *Engine) done(grantID string) {
 	e.mu.Unlock()
 }
 
-// access describes one grant of a request to its connector.
+// access describes one grant of a request to its connector. A grant that
+// took effect is described as it was granted: the person's email then,
+// not now, so that a revoke reaches the account that was granted even
+// after the person was renamed or left the directory.
 func (e *Engine) access(ctx context.Context, r *Request, g *Grant) (Access, error) {
-	u, err := e.user(ctx, r.Beneficiary)
-	if err != nil {
-		return Access{}, err
+	u := User{SlackID: r.Beneficiary, Email: g.Email}
+	if g.Email == "" {
+		var err error
+		if u, err = e.user(ctx, r.Beneficiary); err != nil {
+			return Access{}, err
+		}
 	}
 	return Access{
 		GrantID: g.ID, RequestID: r.ID, User: u, Entitlement: g.Target.Entitlement,
@@ -774,50 +802,65 @@ func (e *Engine) connector(g *Grant) (Provisioner, error) {
 // yet. When all are, the request is active until decision time plus its
 // duration; when one fails for good, the request fails and what was
 // granted is rolled back.
-func (e *Engine) provision(ctx context.Context, r Request) {
-	messages := map[string]string{}
+func (e *Engine) provision(ctx context.Context, r Request) bool {
+	e.mu.Lock()
+	messages := e.granted[r.ID]
+	if messages == nil {
+		messages = map[string]string{}
+		e.granted[r.ID] = messages
+	}
+	e.mu.Unlock()
 	for _, g := range r.Grants {
 		if g.State != GrantProvisioning || e.waiting(g.ID) {
 			continue
 		}
 		if !e.step(ctx, r.ID, event(KindGrantProvisioning, ActorLatch, g.ID, Note{})) {
-			return
+			return false
 		}
 		var result []Event
-		granted, err := e.call(ctx, &r, &g, true)
+		granted, email, err := e.grant(ctx, &r, &g)
 		switch {
 		case err == nil:
 			e.done(g.ID)
-			result = append(result, event(KindGrantActive, ActorLatch, g.ID, Provisioned{Facts: granted.Facts, ExpiresAt: expiryOf(&r)}))
+			result = append(result, event(KindGrantActive, ActorLatch, g.ID, Provisioned{Facts: granted.Facts, ExpiresAt: expiryOf(&r), Email: email}))
 			if granted.Message != "" {
+				e.mu.Lock()
 				messages[g.ID] = granted.Message
+				e.mu.Unlock()
 			}
 		case IsPermanent(err):
 			result = append(result, event(KindGrantFailed, ActorLatch, g.ID, GrantError{Error: err.Error(), Permanent: true}),
 				event(KindFailed, ActorLatch, "", Note{Reason: fmt.Sprintf("%s: %v", g.Target.Connector, err)}))
 		default:
 			result = append(result, event(KindGrantFailed, ActorLatch, g.ID, GrantError{Error: err.Error()}))
-			e.retryLater(g.ID, 1)
+			e.retryLater(g.ID, min(g.GrantAttempts+1, MaxRevokeAttempts-1))
 		}
 		if !e.step(ctx, r.ID, result...) {
-			return
+			return false
 		}
 		if IsPermanent(err) {
 			e.kick(r.ID) // roll back
-			return
+			return true
 		}
 	}
 	unlock := e.lock(r.ID)
 	defer unlock()
 	r, err := e.load(r.ID)
-	if err != nil || r.State != RequestProvisioning || slices.ContainsFunc(r.Grants, func(g Grant) bool { return g.State != GrantActive }) {
-		return
+	if err != nil {
+		return false
+	}
+	if r.State != RequestProvisioning || slices.ContainsFunc(r.Grants, func(g Grant) bool { return g.State != GrantActive }) {
+		return true
 	}
 	if err := e.commit(ctx, &r, event(KindActivated, ActorLatch, "", Activated{ExpiresAt: r.DecidedAt.Add(r.Duration)})); err != nil {
-		return
+		return false
 	}
 	e.schedule(&r)
+	e.mu.Lock()
+	delete(e.granted, r.ID)
+	e.mu.Unlock()
 	e.cfg.Notifier.Granted(ctx, r, messages)
+	return true
 }
 
 // stale reports whether a grant's connector holds an older expiry than
@@ -829,37 +872,38 @@ func stale(r *Request, g *Grant) bool {
 // refresh passes an extended expiry on to the connectors, granting again
 // with the new expiry (grants are idempotent), so that access a connector
 // ends by itself does not lapse at the old time.
-func (e *Engine) refresh(ctx context.Context, r Request) {
+func (e *Engine) refresh(ctx context.Context, r Request) bool {
 	for _, g := range r.Grants {
 		if !stale(&r, &g) || e.waiting(g.ID) {
 			continue
 		}
 		if !e.step(ctx, r.ID, event(KindGrantRefreshing, ActorLatch, g.ID, Note{})) {
-			return
+			return false
 		}
 		granted, err := e.call(ctx, &r, &g, true)
 		result := event(KindGrantRefreshed, ActorLatch, g.ID, Provisioned{Facts: granted.Facts, ExpiresAt: r.ExpiresAt})
 		if err != nil {
 			result = event(KindGrantRefreshFailed, ActorLatch, g.ID, GrantError{Error: err.Error(), Permanent: IsPermanent(err)})
-			e.retryLater(g.ID, 1)
+			e.retryLater(g.ID, MaxRevokeAttempts-1)
 		} else {
 			e.done(g.ID)
 		}
 		if !e.step(ctx, r.ID, result) {
-			return
+			return false
 		}
 	}
+	return true
 }
 
 // revoke takes back every grant of an ending request that still gives
 // access, and closes the request when none does.
-func (e *Engine) revoke(ctx context.Context, r Request) {
+func (e *Engine) revoke(ctx context.Context, r Request) bool {
 	for _, g := range r.Grants {
 		if g.State.Ended() || e.waiting(g.ID) {
 			continue
 		}
 		if !e.step(ctx, r.ID, event(KindGrantRevoking, ActorLatch, g.ID, Note{})) {
-			return
+			return false
 		}
 		kept, err := e.coveredElsewhere(&r, &g)
 		if err == nil && !kept {
@@ -868,12 +912,12 @@ func (e *Engine) revoke(ctx context.Context, r Request) {
 		if err == nil {
 			e.done(g.ID)
 			if !e.step(ctx, r.ID, event(KindGrantRevoked, ActorLatch, g.ID, Deprovisioned{Kept: kept})) {
-				return
+				return false
 			}
 			continue
 		}
 		if !e.step(ctx, r.ID, event(KindGrantRevokeFailed, ActorLatch, g.ID, GrantError{Error: err.Error(), Permanent: IsPermanent(err)})) {
-			return
+			return false
 		}
 		attempts := g.RevokeAttempts + 1
 		e.retryLater(g.ID, attempts)
@@ -888,13 +932,17 @@ func (e *Engine) revoke(ctx context.Context, r Request) {
 	unlock := e.lock(r.ID)
 	defer unlock()
 	r, err := e.load(r.ID)
-	if err != nil || !r.EndedAt.IsZero() || slices.ContainsFunc(r.Grants, func(g Grant) bool { return !g.State.Ended() }) {
-		return
+	if err != nil {
+		return false
+	}
+	if !r.EndedAt.IsZero() || slices.ContainsFunc(r.Grants, func(g Grant) bool { return !g.State.Ended() }) {
+		return true
 	}
 	if err := e.commit(ctx, &r, event(KindEnded, ActorLatch, "", Note{})); err != nil {
-		return
+		return false
 	}
 	e.cfg.Notifier.Ended(ctx, r)
+	return true
 }
 
 // coveredElsewhere reports whether another request keeps the same target
@@ -903,17 +951,32 @@ func (e *Engine) revoke(ctx context.Context, r Request) {
 func (e *Engine) coveredElsewhere(r *Request, g *Grant) (bool, error) {
 	covered := false
 	err := e.cfg.Store.RequestsOf(r.Beneficiary, func(o Request) error {
-		if o.ID == r.ID || o.Beneficiary != r.Beneficiary || (o.State != RequestActive && o.State != RequestProvisioning) {
+		if o.ID == r.ID || o.Beneficiary != r.Beneficiary || o.State != RequestActive {
 			return nil
 		}
 		if slices.ContainsFunc(o.Grants, func(og Grant) bool {
-			return og.Target == g.Target && (og.State == GrantActive || og.State == GrantProvisioning)
+			return og.Target == g.Target && og.State == GrantActive
 		}) {
 			covered = true
 		}
 		return nil
 	})
 	return covered, err
+}
+
+// grant asks a grant's connector to grant it, and returns the email of
+// the account it was granted to.
+func (e *Engine) grant(ctx context.Context, r *Request, g *Grant) (Granted, string, error) {
+	p, err := e.connector(g)
+	if err != nil {
+		return Granted{}, "", err
+	}
+	a, err := e.access(ctx, r, g)
+	if err != nil {
+		return Granted{}, "", err
+	}
+	granted, err := p.Grant(ctx, a)
+	return granted, a.User.Email, err
 }
 
 // call asks a grant's connector to grant or revoke it.

@@ -410,8 +410,8 @@ func TestParallelTwoOfThree(t *testing.T) {
 	if _, err := w.eng.Deny(context.Background(), r.ID, "UEVE", "changed my mind"); workflow.RefusalOf(err) != workflow.RefusedAlreadyVoted {
 		t.Errorf("deny after approving: %v, want already_voted", err)
 	}
-	if _, err := w.eng.Approve(context.Background(), r.ID, "UEVE"); workflow.RefusalOf(err) != workflow.RefusedAlreadyVoted && workflow.RefusalOf(err) != "" {
-		t.Errorf("double click: %v", err)
+	if _, err := w.eng.Approve(context.Background(), r.ID, "UEVE"); workflow.RefusalOf(err) != workflow.RefusedAlreadyVoted {
+		t.Errorf("double click: %v, want already_voted", err)
 	}
 	w.settle()
 	w.approve(r.ID, "UCAROL")
@@ -581,8 +581,18 @@ func TestRemindersAndEscalation(t *testing.T) {
 		t.Fatalf("after 3h the fallback approver was not asked: %+v", got.Stages[0])
 	}
 	w.approve(r.ID, "USAM") // the fallback approver decides the manager stage
-	if got := w.request(r.ID); got.Stage != 1 {
-		t.Errorf("after the fallback approved: stage %d", got.Stage)
+	got = w.request(r.ID)
+	if got.Stage != 1 {
+		t.Fatalf("after the fallback approved: stage %d", got.Stage)
+	}
+	// The owners stage counts its own time: no escalation the moment it opens.
+	w.pass(time.Minute)
+	if got := w.request(r.ID); got.Stages[1].Escalated {
+		t.Errorf("the owners stage was escalated as soon as it opened")
+	}
+	w.pass(3 * time.Hour)
+	if got := w.request(r.ID); !got.Stages[1].Escalated {
+		t.Errorf("the owners stage was not escalated 3h after it opened")
 	}
 }
 
@@ -771,5 +781,111 @@ func TestAdminResolvesFailedRevoke(t *testing.T) {
 	w.pass(2 * workflow.RetryFailedEvery)
 	if got := w.request(r.ID); got.State != workflow.RequestEnded || w.target.revokes != revokes {
 		t.Errorf("after an admin resolved it: %s, %d more revoke attempts", got.State, w.target.revokes-revokes)
+	}
+}
+
+func TestProvisioningThatNeverSucceedsEndsAtExpiry(t *testing.T) {
+	w := newWorld(t)
+	w.target.failGrant["cn=dba"] = errors.New("ldap: timeout")
+	r := w.submit(workflow.Submission{Item: "db-admin", Requester: "UALICE", Justification: "INC-12"})
+	w.approve(r.ID, "UDANA")
+	w.approve(r.ID, "UEVE")
+	if got := w.request(r.ID); got.State != workflow.RequestProvisioning || !w.target.has("admin", "alice@example.com") {
+		t.Fatalf("one target granted, the other retrying: %s", got.State)
+	}
+	for i := 0; i < 20; i++ {
+		w.pass(5 * time.Minute)
+	}
+	got := w.request(r.ID)
+	if got.State != workflow.RequestEnded || w.target.has("admin", "alice@example.com") {
+		t.Errorf("an hour and more after approval: %s, access %v", got.State, w.target.access)
+	}
+	if n := got.Grants[1].GrantAttempts; n > 12 {
+		t.Errorf("%d grant attempts in 100 minutes: the retries do not back off", n)
+	}
+}
+
+func TestExtensionLimits(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	r := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Duration: time.Hour, Justification: "on call"})
+	if _, err := w.eng.Extend(ctx, r.ID, "UALICE", time.Duration(1<<63-1), "forever"); workflow.RefusalOf(err) != workflow.RefusedExtension {
+		t.Errorf("an extension that would overflow: %v", err)
+	}
+	bg, err := w.eng.BreakGlass(ctx, workflow.BreakGlassCommand{Requester: "UALICE", Item: "prod-shell", Reason: "db down", Channel: "CINCIDENT"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	if _, err := w.eng.Extend(ctx, bg.ID, "UALICE", time.Hour, "still down"); workflow.RefusalOf(err) != workflow.RefusedExtension {
+		t.Errorf("extending break-glass access: %v", err)
+	}
+	w.stop()
+	w.clock.Advance(2 * time.Hour)
+	w.start()
+	if _, err := w.eng.Extend(ctx, r.ID, "UALICE", time.Hour, "late"); workflow.RefusalOf(err) != workflow.RefusedClosed {
+		t.Errorf("extending access that expired while latch was down: %v", err)
+	}
+}
+
+func TestRevokeReachesTheAccountThatWasGranted(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "on call"})
+	// Alice leaves the directory while she holds the grant.
+	dir, err := workflow.NewStaticDirectory([]workflow.User{
+		{SlackID: "UCAROL", Email: "carol@example.com", Groups: []string{"dba"}},
+	}, []workflow.Group{{Name: "dba"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.stop()
+	w.cfg.Directory = dir
+	w.start()
+	w.pass(2 * time.Hour)
+	if got := w.request(r.ID); got.State != workflow.RequestEnded || w.target.has("readonly", "alice@example.com") {
+		t.Errorf("after the holder left the directory: %s, access %v", got.State, w.target.access)
+	}
+}
+
+func TestBreakGlassRateLimitHoldsUnderConcurrency(t *testing.T) {
+	w := newWorld(t)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	granted := 0
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := w.eng.BreakGlass(context.Background(), workflow.BreakGlassCommand{Requester: "UALICE", Item: "prod-shell", Reason: "fire", Channel: "CINCIDENT"}); err == nil {
+				mu.Lock()
+				granted++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	w.settle()
+	if granted != 1 {
+		t.Errorf("%d break-glass grants at once, the limit is 1", granted)
+	}
+}
+
+func TestOnlyActiveGrantsKeepATarget(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	a := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "on call"})
+	// A second grant of the same target is stuck retrying...
+	w.target.failGrant["readonly"] = errors.New("timeout")
+	b := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "on call"})
+	if got := w.request(b.ID); got.State != workflow.RequestProvisioning {
+		t.Fatalf("second request: %s", got.State)
+	}
+	// ...so releasing the first must take the access away.
+	if _, err := w.eng.Release(ctx, a.ID, "UALICE"); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	if w.target.has("readonly", "alice@example.com") {
+		t.Errorf("a grant that never took effect kept the target after the first was released")
 	}
 }

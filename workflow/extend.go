@@ -30,16 +30,25 @@ func (e *Engine) Extend(ctx context.Context, requestID, by string, d time.Durati
 	case p == nil:
 		unlock()
 		return r, fmt.Errorf("request %s: no policy %q", r.ID, r.Policy)
+	case r.BreakGlass:
+		unlock()
+		return r, refuse(RefusedExtension, "break-glass access is not extended; request the item with /access")
+	case !r.ExpiresAt.After(e.cfg.Clock.Now()):
+		unlock()
+		return r, refuse(RefusedClosed, "this access has expired; request it again")
 	case d <= 0:
 		unlock()
 		return r, refuse(RefusedExtension, "say how much longer you need the access")
 	}
-	total := r.ExpiresAt.Sub(r.DecidedAt) + d
-	if limit := p.Extension.MaxTotal; limit > 0 && total > limit {
-		left := max(limit-r.ExpiresAt.Sub(r.DecidedAt), 0)
+	limit := p.Extension.MaxTotal
+	if limit <= 0 {
+		limit = p.Duration.Max
+	}
+	// Compared as what is left of the cap, so that no d can overflow it.
+	if left := max(limit-r.ExpiresAt.Sub(r.DecidedAt), 0); d > left {
 		unlock()
-		return r, refuse(RefusedExtension, "%s in all is more than the %s this access may last; you can extend by up to %s",
-			FormatDuration(total), FormatDuration(limit), FormatDuration(left))
+		return r, refuse(RefusedExtension, "that is more than the %s this access may last in all; you can extend by up to %s",
+			FormatDuration(limit), FormatDuration(left))
 	}
 	if p.Extension.RequiresApproval {
 		unlock()

@@ -27,13 +27,17 @@ func reminderTimes(p *Policy, r *Request) (remind, escalate time.Time) {
 		return
 	}
 	s := r.Stages[i]
+	opened := s.OpenedAt
+	if opened.IsZero() {
+		opened = r.SubmittedAt
+	}
 	if d := p.Reminders.RemindAfter; d > 0 {
 		// Reminders so far n: the next is due after d·(2⁰+…+2ⁿ).
 		n := min(s.Reminders, maxReminderDoubling)
-		remind = r.SubmittedAt.Add(d * time.Duration(1<<(n+1)-1))
+		remind = opened.Add(d * time.Duration(1<<(n+1)-1))
 	}
 	if d := p.Reminders.EscalateAfter; d > 0 && !s.Escalated && len(p.Reminders.FallbackApprovers) > 0 {
-		escalate = r.SubmittedAt.Add(d)
+		escalate = opened.Add(d)
 	}
 	return remind, escalate
 }

@@ -183,6 +183,7 @@ type Note struct {
 type Provisioned struct {
 	Facts     map[string]string `json:"facts,omitempty"`
 	ExpiresAt time.Time         `json:"expires_at,omitzero"`
+	Email     string            `json:"email,omitempty"` // of the account granted
 }
 
 // GrantError records a connector's failure.
@@ -212,6 +213,9 @@ type StageState struct {
 	Done      bool     `json:"done,omitempty"`
 	Reminders int      `json:"reminders,omitempty"`
 	Escalated bool     `json:"escalated,omitempty"`
+	// OpenedAt is when the stage was first asked; reminders and escalation
+	// count from it.
+	OpenedAt time.Time `json:"opened_at,omitzero"`
 }
 
 // Grant is one target of an approved request.
@@ -220,8 +224,11 @@ type Grant struct {
 	Target         Target            `json:"target"`
 	State          GrantState        `json:"state"`
 	Facts          map[string]string `json:"facts,omitempty"`
+	GrantAttempts  int               `json:"grant_attempts,omitempty"` // failed, retryable grants
 	RevokeAttempts int               `json:"revoke_attempts,omitempty"`
 	LastError      string            `json:"last_error,omitempty"`
+	// Email is the account the grant was made to, which revokes use.
+	Email string `json:"email,omitempty"`
 	// NativeUntil is the expiry the connector was last given, which it
 	// enforces by itself where it can.
 	NativeUntil time.Time `json:"native_until,omitzero"`
@@ -294,6 +301,7 @@ func (r *Request) apply(e *Event) error {
 			return transitionError(e.Kind, r, "no targets")
 		}
 		r.ID, r.Submitted, r.State, r.SubmittedAt = e.RequestID, p, RequestPending, e.Time
+		r.openStages(e.Time)
 		return nil
 	case KindRefused, KindReviewed:
 		if r.ID == "" {
@@ -346,7 +354,7 @@ func (r *Request) applyDecision(e *Event) error {
 		if err != nil {
 			return err
 		}
-		return r.applyStage(e.Kind, s, p.By, p.To)
+		return r.applyStage(e.Kind, s, p.By, p.To, e.Time)
 	case KindApproved:
 		var p Approved
 		if err := decodePayload(e, &p); err != nil {
@@ -381,8 +389,18 @@ func (r *Request) applyDecision(e *Event) error {
 	return nil
 }
 
-// applyStage folds an event about an open stage.
-func (r *Request) applyStage(kind string, s *StageState, by string, to []string) error {
+// openStages marks the stages being asked now as opened at t: the current
+// one if sequential, all of them if parallel.
+func (r *Request) openStages(t time.Time) {
+	for i := range r.Stages {
+		if (r.Mode == Parallel || i == r.Stage) && r.Stages[i].OpenedAt.IsZero() {
+			r.Stages[i].OpenedAt = t
+		}
+	}
+}
+
+// applyStage folds an event about an open stage at time at.
+func (r *Request) applyStage(kind string, s *StageState, by string, to []string, at time.Time) error {
 	switch kind {
 	case KindApproval:
 		if !slices.Contains(s.Approvers, by) {
@@ -401,6 +419,7 @@ func (r *Request) applyStage(kind string, s *StageState, by string, to []string)
 			for r.Stage < len(r.Stages) && r.Stages[r.Stage].Done {
 				r.Stage++
 			}
+			r.openStages(at)
 		}
 	case KindReminded:
 		s.Reminders++
@@ -459,7 +478,7 @@ func (r *Request) applyGrant(e *Event) error {
 		if err := decodePayload(e, &p); err != nil {
 			return err
 		}
-		g.State, g.Facts, g.LastError, g.NativeUntil = GrantActive, p.Facts, "", p.ExpiresAt
+		g.State, g.Facts, g.LastError, g.NativeUntil, g.Email = GrantActive, p.Facts, "", p.ExpiresAt, p.Email
 	case KindGrantFailed:
 		if g.State != GrantProvisioning {
 			return bad("only a grant being provisioned fails")
@@ -469,6 +488,7 @@ func (r *Request) applyGrant(e *Event) error {
 			return err
 		}
 		g.LastError = p.Error
+		g.GrantAttempts++
 		if p.Permanent || r.State == RequestFailed {
 			g.State = GrantFailed
 		}
