@@ -63,11 +63,11 @@ type Engine struct {
 	loop   sync.WaitGroup // the deadline loop
 
 	mu      sync.Mutex
-	idle    *sync.Cond           // signalled when busy drops to zero
-	busy    int                  // background goroutines running
-	running map[string]bool      // requests whose worker runs
-	again   map[string]bool      // requests to look at again when their worker finishes
-	backoff map[string]time.Time // grant id → earliest next connector attempt
+	idle    *sync.Cond                   // signalled when busy drops to zero
+	busy    int                          // background goroutines running
+	running map[string]bool              // requests whose worker runs
+	again   map[string]bool              // requests to look at again when their worker finishes
+	backoff map[string]time.Time         // grant id → earliest next connector attempt
 	granted map[string]map[string]string // request id → connector messages not yet delivered
 	bgMu    sync.Mutex                   // serialises break-glass rate-limit checks
 	closed  bool
