@@ -104,10 +104,18 @@ func (e *Engine) lock(id string) func() {
 }
 
 // Start loads every open request from the store, schedules its deadlines
-// (those already past fire at once) and resumes any connector call whose
-// outcome was not recorded. It then keeps the deadlines until Close.
+// (those already past fire at once), ends in bulk the grants that expired
+// while the engine was stopped, and resumes any connector call whose
+// outcome was not recorded. It then keeps the deadlines until Close. Call
+// it once, before any command.
 func (e *Engine) Start() error {
+	now := e.cfg.Clock.Now()
+	var overdue []Request
 	if err := e.cfg.Store.OpenRequests(func(r Request) error {
+		if r.State == RequestActive && !r.ExpiresAt.After(now) {
+			overdue = append(overdue, r)
+			return nil
+		}
 		e.schedule(&r)
 		switch {
 		case r.State == RequestProvisioning, r.State == RequestRevoking, r.State == RequestFailed,
@@ -118,12 +126,42 @@ func (e *Engine) Start() error {
 	}); err != nil {
 		return fmt.Errorf("engine: load open requests: %w", err)
 	}
+	e.endOverdue(overdue)
 	e.loop.Add(1)
 	go func() {
 		defer e.loop.Done()
 		e.wheel.Run(e.ctx, e.cfg.Clock, e.fire)
 	}()
 	return nil
+}
+
+// endOverdue records the end of requests whose expiry passed while the
+// engine was stopped, many to a commit, and starts their revokes. Those it
+// cannot record this way keep their expiry deadline, which fires at once.
+func (e *Engine) endOverdue(overdue []Request) {
+	var ended []string
+	defer func() {
+		// The revokes start once every end is on record.
+		for _, id := range ended {
+			e.kick(id)
+		}
+	}()
+	for chunk := range slices.Chunk(overdue, 1024) {
+		events := make([]Event, len(chunk))
+		for i := range chunk {
+			events[i] = event(KindEnding, ActorLatch, "", Ending{Outcome: OutcomeExpired})
+			events[i].RequestID = chunk[i].ID
+		}
+		if _, err := e.cfg.Store.Append(e.ctx, events...); err != nil {
+			for i := range chunk {
+				e.schedule(&chunk[i])
+			}
+			continue
+		}
+		for i := range chunk {
+			ended = append(ended, chunk[i].ID)
+		}
+	}
 }
 
 // Close stops the engine and waits for its background work. Deadlines are
