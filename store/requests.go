@@ -27,7 +27,7 @@ const RequestsProjection = "requests"
 // Buckets inside the projection's bucket.
 var (
 	reqByID     = []byte("by-id")     // request id → JSON of workflow.Request
-	reqOpen     = []byte("open")      // request id → nil, while the request is not over
+	reqOpen     = []byte("open")      // request id → JSON of workflow.Summary, while the request is not over
 	reqByExpiry = []byte("by-expiry") // expiry (Unix ns, 8 bytes) | request id → nil, while it holds access
 	reqByUser   = []byte("by-user")   // Slack id | 0 | request id → nil, for requester and beneficiary
 )
@@ -36,7 +36,7 @@ var (
 func (Requests) Name() string { return RequestsProjection }
 
 // Version implements Projection.
-func (Requests) Version() uint32 { return 3 }
+func (Requests) Version() uint32 { return 4 }
 
 // Apply implements Projection.
 func (Requests) Apply(b *bolt.Bucket, e *workflow.Event) error {
@@ -73,7 +73,11 @@ func (Requests) Apply(b *bolt.Bucket, e *workflow.Event) error {
 	}
 
 	if isOpen(&r) {
-		err = open.Put(id, nil)
+		var sum []byte
+		if sum, err = json.Marshal(workflow.Summarize(&r)); err != nil {
+			return err
+		}
+		err = open.Put(id, sum)
 	} else {
 		err = open.Delete(id)
 	}
@@ -180,6 +184,54 @@ func (s *Store) Request(id string) (workflow.Request, bool, error) {
 func (s *Store) OpenRequests(fn func(workflow.Request) error) error {
 	return s.requestsIn(func(_, open, _, _ *bolt.Bucket) (*bolt.Bucket, []byte) { return open, nil },
 		func(k []byte) []byte { return k }, fn)
+}
+
+// OpenSummaries calls fn with the summary of every request that is not
+// over, reading a chunk of them per read transaction: the engine rebuilds
+// its deadlines from them at start without decoding whole requests.
+func (s *Store) OpenSummaries(fn func(workflow.Summary) error) error {
+	const chunk = 4096
+	var after []byte
+	for {
+		var found []workflow.Summary
+		done := true
+		err := s.viewRequests(func(_, open, _, _ *bolt.Bucket) error {
+			if open == nil {
+				return nil
+			}
+			c := open.Cursor()
+			k, v := c.First()
+			if after != nil {
+				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil; k, v = c.Next() {
+				if len(found) == chunk {
+					done = false
+					return nil
+				}
+				var sum workflow.Summary
+				if err := json.Unmarshal(v, &sum); err != nil {
+					return fmt.Errorf("summary of request %s: %w", k, err)
+				}
+				found = append(found, sum)
+				after = append(after[:0], k...)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, sum := range found {
+			if err := fn(sum); err != nil {
+				return err
+			}
+		}
+		if done {
+			return nil
+		}
+	}
 }
 
 // Expiring calls fn with the active requests that expire before t, soonest

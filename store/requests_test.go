@@ -81,6 +81,16 @@ func TestRequestsProjection(t *testing.T) {
 	if got := fmt.Sprint(ids(t, s.OpenRequests)); got != "[r1 r2 r3]" {
 		t.Errorf("open requests %s, want [r1 r2 r3] (r4 was cancelled)", got)
 	}
+	var sums []string
+	if err := s.OpenSummaries(func(sum workflow.Summary) error {
+		sums = append(sums, fmt.Sprint(sum.ID, " ", sum.State, " ", sum.Whole))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(sums); got != "[r1 active true r2 active true r3 active true]" {
+		t.Errorf("open summaries %s", got)
+	}
 	expiring := func(before time.Time) func(func(workflow.Request) error) error {
 		return func(fn func(workflow.Request) error) error { return s.Expiring(before, fn) }
 	}

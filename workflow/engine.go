@@ -20,6 +20,8 @@ type Store interface {
 	Append(ctx context.Context, events ...Event) ([]Event, error)
 	Request(id string) (Request, bool, error)
 	OpenRequests(fn func(Request) error) error
+	// OpenSummaries calls fn with the summary of every open request.
+	OpenSummaries(fn func(Summary) error) error
 	RequestsOf(user string, fn func(Request) error) error
 }
 
@@ -111,10 +113,26 @@ func (e *Engine) lock(id string) func() {
 func (e *Engine) Start() error {
 	now := e.cfg.Clock.Now()
 	var overdue []Request
-	if err := e.cfg.Store.OpenRequests(func(r Request) error {
-		if r.State == RequestActive && !r.ExpiresAt.After(now) {
+	var partial []string // requests the summary is not enough for
+	if err := e.cfg.Store.OpenSummaries(func(s Summary) error {
+		r := s.Request()
+		switch {
+		case !s.Whole:
+			partial = append(partial, s.ID)
+		case !r.ExpiresAt.After(now):
 			overdue = append(overdue, r)
-			return nil
+		default:
+			e.schedule(&r)
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("engine: load open requests: %w", err)
+	}
+	e.endOverdue(overdue)
+	for _, id := range partial {
+		r, err := e.load(id)
+		if err != nil {
+			return fmt.Errorf("engine: %w", err)
 		}
 		e.schedule(&r)
 		switch {
@@ -122,11 +140,7 @@ func (e *Engine) Start() error {
 			slices.ContainsFunc(r.Grants, func(g Grant) bool { return stale(&r, &g) }):
 			e.kick(r.ID)
 		}
-		return nil
-	}); err != nil {
-		return fmt.Errorf("engine: load open requests: %w", err)
 	}
-	e.endOverdue(overdue)
 	e.loop.Add(1)
 	go func() {
 		defer e.loop.Done()

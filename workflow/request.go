@@ -640,3 +640,37 @@ func decodePayload(e *Event, p any) error {
 	}
 	return nil
 }
+
+// Summary is what the engine needs at start to rebuild the deadlines of an
+// open request without decoding all of it. Whole tells whether the summary
+// is enough: for a request that is active with nothing to pass on to its
+// connectors it is; for any other, the engine loads the request.
+type Summary struct {
+	ID          string       `json:"id"`
+	Policy      string       `json:"policy"`
+	State       RequestState `json:"state"`
+	SubmittedAt time.Time    `json:"submitted_at"`
+	ExpiresAt   time.Time    `json:"expires_at,omitzero"`
+	Warned      bool         `json:"warned,omitempty"`
+	BreakGlass  bool         `json:"breakglass,omitempty"`
+	Reviewed    bool         `json:"reviewed,omitempty"`
+	Whole       bool         `json:"whole,omitempty"`
+}
+
+// Summarize returns the summary of r.
+func Summarize(r *Request) Summary {
+	return Summary{
+		ID: r.ID, Policy: r.Policy, State: r.State, SubmittedAt: r.SubmittedAt, ExpiresAt: r.ExpiresAt,
+		Warned: r.Warned, BreakGlass: r.BreakGlass, Reviewed: r.Reviewed,
+		Whole: r.State == RequestActive && !slices.ContainsFunc(r.Grants, func(g Grant) bool { return stale(r, &g) }),
+	}
+}
+
+// Request returns the parts of a request a summary holds; it is the whole
+// request's equal for scheduling when s.Whole.
+func (s Summary) Request() Request {
+	return Request{
+		ID: s.ID, Submitted: Submitted{Policy: s.Policy, BreakGlass: s.BreakGlass}, State: s.State,
+		SubmittedAt: s.SubmittedAt, ExpiresAt: s.ExpiresAt, Warned: s.Warned, Reviewed: s.Reviewed,
+	}
+}
