@@ -187,51 +187,29 @@ func (s *Store) OpenRequests(fn func(workflow.Request) error) error {
 }
 
 // OpenSummaries calls fn with the summary of every request that is not
-// over, reading a chunk of them per read transaction: the engine rebuilds
-// its deadlines from them at start without decoding whole requests.
+// over: the engine rebuilds its deadlines from them at start without
+// decoding whole requests.
 func (s *Store) OpenSummaries(fn func(workflow.Summary) error) error {
-	const chunk = 4096
-	var after []byte
-	for {
-		var found []workflow.Summary
-		done := true
-		err := s.viewRequests(func(_, open, _, _ *bolt.Bucket) error {
-			if open == nil {
-				return nil
+	var found []workflow.Summary
+	return s.walkRequests(4096,
+		func(_, open, _, _ *bolt.Bucket) (*bolt.Bucket, []byte) { return open, nil },
+		func(_ *bolt.Bucket, k, v []byte) (bool, error) {
+			var sum workflow.Summary
+			if err := json.Unmarshal(v, &sum); err != nil {
+				return false, fmt.Errorf("summary of request %s: %w", k, err)
 			}
-			c := open.Cursor()
-			k, v := c.First()
-			if after != nil {
-				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
-					k, v = c.Next()
+			found = append(found, sum)
+			return true, nil
+		},
+		func() error {
+			defer func() { found = found[:0] }()
+			for _, sum := range found {
+				if err := fn(sum); err != nil {
+					return err
 				}
-			}
-			for ; k != nil; k, v = c.Next() {
-				if len(found) == chunk {
-					done = false
-					return nil
-				}
-				var sum workflow.Summary
-				if err := json.Unmarshal(v, &sum); err != nil {
-					return fmt.Errorf("summary of request %s: %w", k, err)
-				}
-				found = append(found, sum)
-				after = append(after[:0], k...)
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, sum := range found {
-			if err := fn(sum); err != nil {
-				return err
-			}
-		}
-		if done {
-			return nil
-		}
-	}
 }
 
 // Expiring calls fn with the active requests that expire before t, soonest
@@ -262,61 +240,84 @@ func (s *Store) RequestsOf(user string, fn func(workflow.Request) error) error {
 
 // requestsIn walks an index from a prefix, turning each key into a request
 // id until idOf returns nil, and calls fn with each request outside any
-// transaction. It reads a bounded chunk of requests per read transaction,
-// so memory stays flat however many there are.
+// transaction.
 func (s *Store) requestsIn(index func(byID, open, byExpiry, byUser *bolt.Bucket) (*bolt.Bucket, []byte),
 	idOf func(k []byte) []byte, fn func(workflow.Request) error) error {
-	const chunk = 256
-	var after []byte // the last index key read, nil before the first chunk
+	var found []workflow.Request
+	return s.walkRequests(256, index,
+		func(byID *bolt.Bucket, k, _ []byte) (bool, error) {
+			id := idOf(k)
+			if id == nil {
+				return false, nil
+			}
+			v := byID.Get(id)
+			if v == nil {
+				return false, fmt.Errorf("request index names %q, which is missing", id)
+			}
+			r, err := decodeRequest(id, v)
+			if err != nil {
+				return false, err
+			}
+			found = append(found, r)
+			return true, nil
+		},
+		func() error {
+			defer func() { found = found[:0] }()
+			for _, r := range found {
+				if err := fn(r); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+}
+
+// walkRequests walks one of the projection's buckets from a prefix (or its
+// start), at most chunk entries per read transaction, so that memory stays
+// flat however many requests there are. visit sees each entry inside the
+// transaction and returns false to stop; flush runs outside any
+// transaction after each chunk.
+func (s *Store) walkRequests(chunk int, pick func(byID, open, byExpiry, byUser *bolt.Bucket) (*bolt.Bucket, []byte),
+	visit func(byID *bolt.Bucket, k, v []byte) (bool, error), flush func() error) error {
+	var after []byte // the last key visited, nil before the first chunk
 	for {
-		var found []workflow.Request
 		done := true
 		err := s.viewRequests(func(byID, open, byExpiry, byUser *bolt.Bucket) error {
-			idx, prefix := index(byID, open, byExpiry, byUser)
-			if idx == nil || byID == nil {
+			b, prefix := pick(byID, open, byExpiry, byUser)
+			if b == nil || byID == nil {
 				return nil
 			}
-			c := idx.Cursor()
-			var k []byte
+			c := b.Cursor()
+			var k, v []byte
 			switch {
 			case after != nil:
-				if k, _ = c.Seek(after); k != nil && bytes.Equal(k, after) {
-					k, _ = c.Next()
+				if k, v = c.Seek(after); k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
 				}
 			case prefix != nil:
-				k, _ = c.Seek(prefix)
+				k, v = c.Seek(prefix)
 			default:
-				k, _ = c.First()
+				k, v = c.First()
 			}
-			for ; k != nil; k, _ = c.Next() {
-				if len(found) == chunk {
+			for n := 0; k != nil; k, v = c.Next() {
+				if n == chunk {
 					done = false
 					return nil
 				}
-				id := idOf(k)
-				if id == nil {
-					return nil
-				}
-				v := byID.Get(id)
-				if v == nil {
-					return fmt.Errorf("request index names %q, which is missing", id)
-				}
-				r, err := decodeRequest(id, v)
-				if err != nil {
+				more, err := visit(byID, k, v)
+				if err != nil || !more {
 					return err
 				}
-				found = append(found, r)
 				after = append(after[:0], k...)
+				n++
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		for _, r := range found {
-			if err := fn(r); err != nil {
-				return err
-			}
+		if err := flush(); err != nil {
+			return err
 		}
 		if done {
 			return nil
