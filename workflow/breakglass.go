@@ -70,7 +70,7 @@ func (e *Engine) BreakGlass(ctx context.Context, c BreakGlassCommand) (Request, 
 		}),
 		e.approved(it.Targets, "breakglass"),
 	}
-	return e.create(ctx, events, func(r *Request) { e.cfg.Notifier.BreakGlass(ctx, *r) })
+	return e.create(ctx, events, func(r *Request) { e.notify.BreakGlass(ctx, *r) })
 }
 
 // Review records the review of a break-glass grant by one of its policy's
@@ -121,5 +121,5 @@ func (e *Engine) remindReview(ctx context.Context, requestID string) {
 	if p := e.cfg.Policies[r.Policy]; p != nil && p.BreakGlass.ReviewReminder > 0 {
 		e.at(DeadlineReviewRemind, r.ID, e.cfg.Clock.Now().Add(p.BreakGlass.ReviewReminder))
 	}
-	e.cfg.Notifier.ReviewNeeded(ctx, r)
+	e.notify.ReviewNeeded(ctx, r)
 }

@@ -56,9 +56,10 @@ type Config struct {
 // checks them against policy and state, commits them, and then does what
 // they call for: asking approvers, calling connectors, keeping deadlines.
 type Engine struct {
-	cfg   Config
-	wheel *Wheel
-	locks [64]sync.Mutex // by request id, held from reading a request to committing its events
+	cfg    Config
+	wheel  *Wheel
+	notify Notifier       // cfg.Notifier, through an ordered queue
+	locks  [64]sync.Mutex // by request id, held from reading a request to committing its events
 
 	ctx    context.Context // ends when the engine closes
 	cancel context.CancelFunc
@@ -93,6 +94,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		granted: make(map[string]map[string]string),
 	}
 	e.idle = sync.NewCond(&e.mu)
+	e.notify = &outbox{e: e, n: cfg.Notifier}
 	return e, nil
 }
 
@@ -461,7 +463,7 @@ func (e *Engine) create(ctx context.Context, events []Event, announce func(*Requ
 	if announce != nil {
 		announce(&r)
 	}
-	e.cfg.Notifier.Submitted(ctx, r)
+	e.notify.Submitted(ctx, r)
 	e.after(ctx, &r)
 	return r, nil
 }
@@ -484,14 +486,14 @@ func (e *Engine) after(ctx context.Context, r *Request) {
 	case RequestPending:
 		for i, s := range r.Stages {
 			if !s.Done && (r.Mode == Parallel || i == r.Stage) {
-				e.cfg.Notifier.ApprovalNeeded(ctx, *r, i)
+				e.notify.ApprovalNeeded(ctx, *r, i)
 			}
 		}
 	case RequestProvisioning:
-		e.cfg.Notifier.Decided(ctx, *r)
+		e.notify.Decided(ctx, *r)
 		e.kick(r.ID)
 	case RequestRejected, RequestCancelled, RequestTimedOut:
-		e.cfg.Notifier.Decided(ctx, *r)
+		e.notify.Decided(ctx, *r)
 	case RequestRevoking, RequestFailed:
 		e.kick(r.ID)
 	}
@@ -634,7 +636,7 @@ func (e *Engine) warn(ctx context.Context, requestID string) {
 	if err := e.commit(ctx, &r, event(KindWarned, ActorLatch, "", Note{})); err != nil {
 		return
 	}
-	e.cfg.Notifier.ExpiringSoon(ctx, r)
+	e.notify.ExpiringSoon(ctx, r)
 }
 
 // Release ends an active grant early at its beneficiary's wish.
@@ -911,7 +913,7 @@ func (e *Engine) provision(ctx context.Context, r Request) bool {
 	e.mu.Lock()
 	delete(e.granted, r.ID)
 	e.mu.Unlock()
-	e.cfg.Notifier.Granted(ctx, r, messages)
+	e.notify.Granted(ctx, r, messages)
 	return true
 }
 
@@ -976,7 +978,7 @@ func (e *Engine) revoke(ctx context.Context, r Request) bool {
 		if attempts == MaxRevokeAttempts {
 			if now, err := e.load(r.ID); err == nil {
 				if ng, ok := now.Grant(g.ID); ok {
-					e.cfg.Notifier.RevokeFailed(ctx, now, *ng)
+					e.notify.RevokeFailed(ctx, now, *ng)
 				}
 			}
 		}
@@ -993,7 +995,7 @@ func (e *Engine) revoke(ctx context.Context, r Request) bool {
 	if err := e.commit(ctx, &r, event(KindEnded, ActorLatch, "", Note{})); err != nil {
 		return false
 	}
-	e.cfg.Notifier.Ended(ctx, r)
+	e.notify.Ended(ctx, r)
 	return true
 }
 

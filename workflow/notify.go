@@ -3,9 +3,11 @@ package workflow
 import "context"
 
 // Notifier tells people what the engine did, one call per thing a person
-// must be told. The engine calls it after the events are committed; a
-// notifier does its own retrying and must not block for long. Each call
-// gets the request as it stands after the change.
+// must be told. The engine calls it after the events are committed, from
+// one goroutine at a time and in the order things happened, outside any
+// lock: a notifier may take its time (a rate limit, a retry) without
+// holding up the engine, but it delays the notices queued behind it. Each
+// call gets a copy of the request as it stood after the change.
 type Notifier interface {
 	// Submitted confirms a new request to its requester and, when it is
 	// for someone else, tells the beneficiary.

@@ -55,7 +55,7 @@ func (e *Engine) remind(ctx context.Context, requestID string) {
 		return
 	}
 	e.schedule(&r)
-	e.cfg.Notifier.Reminder(ctx, r, i)
+	e.notify.Reminder(ctx, r, i)
 }
 
 // escalate adds the policy's fallback approvers to the stage a pending
@@ -88,5 +88,5 @@ func (e *Engine) escalate(ctx context.Context, requestID string) {
 		return
 	}
 	e.schedule(&r)
-	e.cfg.Notifier.ApprovalNeeded(ctx, r, i)
+	e.notify.ApprovalNeeded(ctx, r, i)
 }
