@@ -14,6 +14,7 @@ import (
 
 	"github.com/latchhq/latch/config"
 	"github.com/latchhq/latch/connectors/exec"
+	"github.com/latchhq/latch/connectors/webhook"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/workflow"
 	"github.com/spf13/cobra"
@@ -113,6 +114,16 @@ func buildConnectors(cfg *config.Config) (map[string]workflow.Provisioner, error
 		switch s := c.Settings.(type) {
 		case *config.ExecSettings:
 			p, err := exec.New(c.Name, exec.Config{Command: s.Command, Args: s.Args, Timeout: s.Timeout, Env: s.Env})
+			if err != nil {
+				return nil, fmt.Errorf("connector %s: %w", c.Name, err)
+			}
+			out[c.Name] = p
+		case *config.WebhookSettings:
+			secret, err := s.Secret.Read()
+			if err != nil {
+				return nil, fmt.Errorf("connector %s: %w", c.Name, err)
+			}
+			p, err := webhook.New(webhook.Config{Name: c.Name, URL: s.URL, Secret: []byte(secret), Timeout: s.Timeout})
 			if err != nil {
 				return nil, fmt.Errorf("connector %s: %w", c.Name, err)
 			}

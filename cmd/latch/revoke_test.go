@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchhq/latch/config"
 	"github.com/latchhq/latch/connectors/exec"
+	"github.com/latchhq/latch/connectors/webhook"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/workflow"
 )
@@ -245,5 +247,22 @@ func TestCLIActor(t *testing.T) {
 	t.Setenv("USER", "")
 	if got, want := cliActor(), "cli:"+strconv.Itoa(os.Getuid()); got != want {
 		t.Errorf("cliActor() without $USER = %q, want %q", got, want)
+	}
+}
+
+func TestBuildConnectorsWebhook(t *testing.T) {
+	cfg := &config.Config{Connectors: []config.Connector{{Name: "billing", Type: "webhook", Settings: &config.WebhookSettings{
+		URL: "https://billing.example.com/latch", Secret: config.SecretRef{Env: "LATCH_TEST_WEBHOOK_SECRET"},
+	}}}}
+	if _, err := buildConnectors(cfg); err == nil {
+		t.Errorf("a webhook connector without its secret was built")
+	}
+	t.Setenv("LATCH_TEST_WEBHOOK_SECRET", "0123456789abcdef0123456789abcdef")
+	got, err := buildConnectors(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got["billing"].(*webhook.Connector); !ok {
+		t.Errorf("billing is a %T, want a webhook connector", got["billing"])
 	}
 }
