@@ -94,20 +94,6 @@ func (f *timedTarget) enteredAt(requestID string) time.Time {
 	return f.entered[requestID]
 }
 
-// benchApprovers parses approver specs.
-func benchApprovers(tb testing.TB, texts ...string) []workflow.Approver {
-	tb.Helper()
-	var out []workflow.Approver
-	for _, s := range texts {
-		a, err := workflow.ParseApprover(s)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, a)
-	}
-	return out
-}
-
 // benchCatalogue holds the one item the benchmarks request: read-only
 // access to a database, through the connector "pg", under policy.
 func benchCatalogue(tb testing.TB, policy string) *workflow.Catalogue {
@@ -170,7 +156,7 @@ func BenchmarkApprove(b *testing.B) {
 	}
 }
 
-func benchmarkApprove(b *testing.B, approvers int, idle bool) {
+func benchmarkApprove(b *testing.B, deciders int, idle bool) {
 	dir, err := workflow.NewStaticDirectory([]workflow.User{
 		{SlackID: "UALICE", Email: "alice@example.com", Manager: "UDANA", Groups: []string{"eng"}},
 		{SlackID: "UDANA", Email: "dana@example.com", Groups: []string{"eng"}},
@@ -182,8 +168,8 @@ func benchmarkApprove(b *testing.B, approvers int, idle bool) {
 	policy := &workflow.Policy{Name: "admin", Duration: benchRules, WarnBefore: 10 * time.Minute,
 		Reminders: workflow.Reminders{PendingTimeout: 24 * time.Hour},
 		Approval: workflow.Approval{Mode: workflow.Sequential, Stages: []workflow.Stage{
-			{Name: "manager", Required: 1, Approvers: benchApprovers(b, "manager")},
-			{Name: "owners", Required: 1, Approvers: benchApprovers(b, "owners")},
+			{Name: "manager", Required: 1, Approvers: approvers(b, "manager")},
+			{Name: "owners", Required: 1, Approvers: approvers(b, "owners")},
 		}}}
 	s, err := store.Open(filepath.Join(b.TempDir(), "latch.db"), store.Options{Projections: []store.Projection{store.Requests{}}})
 	if err != nil {
@@ -245,7 +231,7 @@ func benchmarkApprove(b *testing.B, approvers int, idle bool) {
 	next.Store(0)
 	b.ResetTimer()
 	t0 := time.Now()
-	for range approvers {
+	for range deciders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -362,7 +348,7 @@ func recoveryDirectory(tb testing.TB) *workflow.StaticDirectory {
 func recoveryPolicy(tb testing.TB) *workflow.Policy {
 	tb.Helper()
 	return &workflow.Policy{Name: "readonly", Duration: benchRules, WarnBefore: 10 * time.Minute,
-		Approval: workflow.Approval{Stages: []workflow.Stage{{Name: "owners", Required: 1, Approvers: benchApprovers(tb, "owners")}}}}
+		Approval: workflow.Approval{Stages: []workflow.Stage{{Name: "owners", Required: 1, Approvers: approvers(tb, "owners")}}}}
 }
 
 // buildRecoveryStore writes the recovery store once per test binary and

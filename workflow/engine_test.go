@@ -148,7 +148,7 @@ type world struct {
 	cfg    workflow.Config
 }
 
-func approvers(t *testing.T, texts ...string) []workflow.Approver {
+func approvers(t testing.TB, texts ...string) []workflow.Approver {
 	t.Helper()
 	var out []workflow.Approver
 	for _, s := range texts {
