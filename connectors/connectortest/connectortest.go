@@ -15,7 +15,12 @@
 //     target does not know, fails with an error marked workflow.Permanent
 //     and grants nothing;
 //   - with the target down, a grant and a revoke fail with a transient
-//     error, one not marked permanent.
+//     error, one not marked permanent;
+//   - where the target can come back (Target.Up), a grant that failed
+//     while it was down and is then retried ends with the access granted
+//     once, and a revoke removes it;
+//   - where the connector sets native expiry (Harness.NativeExpiry), the
+//     target itself ends the access at Access.ExpiresAt, with no revoke.
 package connectortest
 
 import (
@@ -53,6 +58,13 @@ type Harness struct {
 	// own error type (usually with errors.As); the suite then requires it
 	// of every failure it provokes that the target reports.
 	IsConnectorError func(err error) bool
+
+	// NativeExpiry says that the connector makes the target end the
+	// access at Access.ExpiresAt by itself (a role's VALID UNTIL, a
+	// certificate's validity), so the access ends even if latch is not
+	// there to revoke it. The suite then grants with a near expiry and
+	// waits, on the real clock, for the probe to see the access gone.
+	NativeExpiry bool
 }
 
 // Target is one fresh target and a connector for it.
@@ -68,6 +80,9 @@ type Target struct {
 	// Down makes the target unreachable, or failing as a target does when
 	// it is down, for the rest of the subtest. Has must keep working.
 	Down func(t *testing.T)
+
+	// Up, if set, brings the target back after Down.
+	Up func(t *testing.T)
 }
 
 // Run runs the conformance suite against the connector h describes.
@@ -96,6 +111,8 @@ func Run(t *testing.T, h Harness) {
 		{"BadEntitlementIsPermanent", (*suite).badEntitlementIsPermanent},
 		{"UnknownPersonIsPermanent", (*suite).unknownPersonIsPermanent},
 		{"TargetDownIsTransient", (*suite).targetDownIsTransient},
+		{"RetryAfterFailure", (*suite).retryAfterFailure},
+		{"NativeExpiry", (*suite).nativeExpiry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -271,6 +288,59 @@ func (s *suite) targetDownIsTransient(t *testing.T) {
 	s.wantTransient(t, "Revoke", err)
 	s.want(t, a, true)
 	s.want(t, b, false)
+}
+
+func (s *suite) retryAfterFailure(t *testing.T) {
+	if s.target.Up == nil {
+		t.Skip("the target cannot be brought back up (Target.Up is not set)")
+	}
+	a := s.access(0, "retry")
+	s.target.Down(t)
+	_, err := s.target.Connector.Grant(t.Context(), a)
+	s.wantTransient(t, "Grant", err)
+	s.target.Up(t)
+	s.grant(t, a)
+	s.want(t, a, true)
+	s.grant(t, a)
+	s.want(t, a, true)
+	s.revoke(t, a)
+	s.want(t, a, false)
+}
+
+// expiryWait bounds how long past an expiry the suite waits for the target
+// to end access by itself: servers check validity at whole seconds.
+const expiryWait = 5 * time.Second
+
+func (s *suite) nativeExpiry(t *testing.T) {
+	if !s.h.NativeExpiry {
+		t.Skip("the connector sets no native expiry; access ends only by revoke")
+	}
+	a := s.access(0, "expiry")
+	// Whole seconds, since some targets (certificates) count in them.
+	a.ExpiresAt = time.Now().Add(3 * time.Second).Truncate(time.Second)
+	s.grant(t, a)
+	s.want(t, a, true)
+	deadline := a.ExpiresAt.Add(expiryWait)
+	for {
+		has, err := s.target.Has(t.Context(), a)
+		if err != nil {
+			t.Fatalf("probe for %s: %v", a.User.SlackID, err)
+		}
+		if !has {
+			if now := time.Now(); now.Before(a.ExpiresAt) {
+				t.Fatalf("access ended at %s, before its expiry %s", now.Format(time.RFC3339Nano), a.ExpiresAt.Format(time.RFC3339Nano))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("access still works %s after its expiry %s", expiryWait, a.ExpiresAt.Format(time.RFC3339))
+		}
+		// The target's own clock decides; poll it.
+		time.Sleep(100 * time.Millisecond)
+	}
+	// A revoke after the target has ended the access still succeeds.
+	s.revoke(t, a)
+	s.want(t, a, false)
 }
 
 func (s *suite) wantPermanent(t *testing.T, err error) {

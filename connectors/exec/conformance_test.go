@@ -84,6 +84,11 @@ func TestConformance(t *testing.T) {
 						t.Fatal(err)
 					}
 				},
+				Up: func(t *testing.T) {
+					if err := os.Remove(filepath.Join(state, "down")); err != nil {
+						t.Fatal(err)
+					}
+				},
 			}
 		},
 		Entitlement:    "readers",
