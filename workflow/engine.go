@@ -590,6 +590,24 @@ func (e *Engine) recordRefusal(ctx context.Context, r *Request, command, by stri
 	return refusal
 }
 
+// RecordPost records that a message about a request was posted, so that
+// it can be updated later. It changes nothing else about the request.
+func (e *Engine) RecordPost(ctx context.Context, requestID string, p Posted) (Request, error) {
+	unlock := e.lock(requestID)
+	defer unlock()
+	r, err := e.load(requestID)
+	if err != nil {
+		return r, err
+	}
+	if slices.Contains(r.Posts, p) {
+		return r, nil
+	}
+	if err := e.commit(ctx, &r, event(KindPosted, p.User, "", p)); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
 // Cancel withdraws a pending request; only its requester may.
 func (e *Engine) Cancel(ctx context.Context, requestID, by string) (Request, error) {
 	unlock := e.lock(requestID)

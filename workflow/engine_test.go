@@ -889,3 +889,37 @@ func TestOnlyActiveGrantsKeepATarget(t *testing.T) {
 		t.Errorf("a grant that never took effect kept the target after the first was released")
 	}
 }
+
+func TestRecordPost(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-admin", Requester: "UALICE", Duration: 2 * time.Hour, Justification: "INC-4211"})
+	card := workflow.Posted{Audience: workflow.AudienceApprover, User: "UDANA", Channel: "DDANA", Ref: "1700000000.000100"}
+	for range 2 { // recording the same message twice keeps one
+		if _, err := w.eng.RecordPost(context.Background(), r.ID, card); err != nil {
+			t.Fatalf("RecordPost: %v", err)
+		}
+	}
+	w.approve(r.ID, "UDANA")
+	got := w.request(r.ID)
+	if len(got.Posts) != 1 || got.Posts[0] != card {
+		t.Fatalf("posts = %+v, want [%+v]", got.Posts, card)
+	}
+	if p, ok := got.Post(workflow.AudienceApprover, "UDANA"); !ok || p != card {
+		t.Errorf("Post(approver, UDANA) = %+v, %t", p, ok)
+	}
+	if got.Stage != 1 {
+		t.Errorf("a recorded post changed the request: stage %d", got.Stage)
+	}
+	// It survives a restart, and a post without a place is refused.
+	w.stop()
+	w.start()
+	if got := w.request(r.ID); len(got.Posts) != 1 {
+		t.Errorf("after a restart: posts = %+v", got.Posts)
+	}
+	if _, err := w.eng.RecordPost(context.Background(), r.ID, workflow.Posted{Audience: workflow.AudienceApprover, User: "UDANA"}); !errors.Is(err, workflow.ErrTransition) {
+		t.Errorf("RecordPost without channel: %v, want ErrTransition", err)
+	}
+	if kinds := w.kinds(r.ID); !slices.Contains(kinds, workflow.KindPosted) {
+		t.Errorf("log has no %s: %v", workflow.KindPosted, kinds)
+	}
+}

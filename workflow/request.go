@@ -69,6 +69,7 @@ const (
 	KindEnded         = "request.ended"          // Note
 	KindWarned        = "request.expiry_warned"  // Note
 	KindReviewed      = "request.reviewed"       // Note: a break-glass grant reviewed
+	KindPosted        = "request.posted"         // Posted: a message about the request was posted
 
 	KindGrantProvisioning = "grant.provisioning"  // Note (intent)
 	KindGrantActive       = "grant.active"        // Provisioned
@@ -173,6 +174,25 @@ type Ending struct {
 	Reason  string `json:"reason,omitempty"`
 }
 
+// Posted records a message posted about a request, so that it can be found
+// and updated later, even after a restart: an approver's card, the
+// requester's status message. Channel and Ref locate the message in the
+// messaging system (for Slack, a channel id and a message timestamp).
+type Posted struct {
+	Audience string `json:"audience"` // "approver", "requester", "beneficiary" or "channel"
+	User     string `json:"user,omitempty"`
+	Channel  string `json:"channel"`
+	Ref      string `json:"ref"`
+}
+
+// Audiences of posted messages.
+const (
+	AudienceApprover    = "approver"
+	AudienceRequester   = "requester"
+	AudienceBeneficiary = "beneficiary"
+	AudienceChannel     = "channel"
+)
+
 // Note carries an optional free-text reason.
 type Note struct {
 	Reason string `json:"reason,omitempty"`
@@ -251,6 +271,19 @@ type Request struct {
 	EndedAt     time.Time    `json:"ended_at,omitzero"`
 	Warned      bool         `json:"warned,omitempty"`
 	Reviewed    bool         `json:"reviewed,omitempty"`
+	// Posts are the messages posted about the request, oldest first.
+	Posts []Posted `json:"posts,omitempty"`
+}
+
+// Post returns the first message posted about the request to audience for
+// user, if there is one.
+func (r *Request) Post(audience, user string) (Posted, bool) {
+	for _, p := range r.Posts {
+		if p.Audience == audience && p.User == user {
+			return p, true
+		}
+	}
+	return Posted{}, false
 }
 
 // ErrTransition means an event does not fit the state of its request.
@@ -309,6 +342,21 @@ func (r *Request) apply(e *Event) error {
 		}
 		if e.Kind == KindReviewed {
 			r.Reviewed = true
+		}
+		return nil
+	case KindPosted:
+		if r.ID == "" {
+			return transitionError(e.Kind, r, "no such request")
+		}
+		var p Posted
+		if err := decodePayload(e, &p); err != nil {
+			return err
+		}
+		if p.Channel == "" || p.Ref == "" {
+			return transitionError(e.Kind, r, "a posted message needs a channel and a reference")
+		}
+		if !slices.Contains(r.Posts, p) {
+			r.Posts = append(r.Posts, p)
 		}
 		return nil
 	}
@@ -614,6 +662,7 @@ func (r *Request) Clone() Request {
 		c.Stages[i].Approvers = slices.Clone(c.Stages[i].Approvers)
 		c.Stages[i].Approvals = slices.Clone(c.Stages[i].Approvals)
 	}
+	c.Posts = slices.Clone(r.Posts)
 	c.Grants = slices.Clone(r.Grants)
 	for i := range c.Grants {
 		c.Grants[i].Facts = maps.Clone(c.Grants[i].Facts)
