@@ -1,0 +1,213 @@
+package bot
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/slack-go/slack"
+
+	"github.com/latchhq/latch/workflow"
+)
+
+// onInteraction handles clicks, type-ahead and form submissions. Type-ahead
+// and submissions are answered in the ack itself (options, or inline
+// errors); clicks are acked at once and acted on after.
+func (b *Bot) onInteraction(ctx context.Context, cb slack.InteractionCallback) (any, afterAck) {
+	switch cb.Type {
+	case slack.InteractionTypeBlockSuggestion:
+		return b.suggest(ctx, cb), nil
+	case slack.InteractionTypeViewSubmission:
+		return b.submit(ctx, cb)
+	case slack.InteractionTypeBlockActions:
+		if len(cb.ActionCallback.BlockActions) == 0 {
+			return nil, nil
+		}
+		after := b.click(cb, cb.ActionCallback.BlockActions[0])
+		if after != nil && cb.View.Type == slack.VTHomeTab {
+			// Acted on from App Home: show the result there.
+			return nil, func(ctx context.Context) {
+				after(ctx)
+				b.publishHome(ctx, cb.User.ID)
+			}
+		}
+		return nil, after
+	}
+	return nil, nil
+}
+
+// suggest answers the item picker's type-ahead with the items the person
+// may request.
+func (b *Bot) suggest(ctx context.Context, cb slack.InteractionCallback) *slack.OptionsResponse {
+	resp := &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
+	if cb.ActionID != actionItem {
+		return resp
+	}
+	u, err := b.person(ctx, cb.User.ID)
+	if err != nil {
+		return resp
+	}
+	for _, it := range b.index.Search(cb.Value, maxOptions, b.visibleTo(ctx, u)) {
+		if len(it.ID) > maxOptionValue {
+			continue // config checks ids; a longer one cannot be an option
+		}
+		resp.Options = append(resp.Options, itemOption(it))
+	}
+	return resp
+}
+
+// click handles a button or a select.
+func (b *Bot) click(cb slack.InteractionCallback, a *slack.BlockAction) afterAck {
+	user, id := cb.User.ID, a.Value
+	channel := cb.Channel.ID
+	if channel == "" {
+		channel = cb.Container.ChannelID
+	}
+	switch a.ActionID {
+	case actionApprove:
+		return func(ctx context.Context) {
+			r, err := b.engine.Approve(ctx, id, user)
+			if err != nil {
+				b.tell(ctx, user, channel, b.refusal("Approval not recorded", err))
+				return
+			}
+			b.refreshCards(ctx, r.ID)
+		}
+	case actionDeny:
+		return func(ctx context.Context) {
+			r, ok := b.load(ctx, id, user, channel)
+			if !ok {
+				return
+			}
+			if !mayDecide(&r, user) {
+				b.tell(ctx, user, channel, "You cannot deny this request: "+b.whyNot(&r, user))
+				return
+			}
+			b.openView(ctx, cb.TriggerID, user, channel, DenyForm(b.cfg.Catalogue, &r))
+		}
+	case actionCancel:
+		return func(ctx context.Context) {
+			if _, err := b.engine.Cancel(ctx, id, user); err != nil {
+				b.tell(ctx, user, channel, b.refusal("Not cancelled", err))
+				return
+			}
+			b.tell(ctx, user, channel, "Your request is cancelled.")
+		}
+	case actionRelease:
+		return func(ctx context.Context) {
+			if _, err := b.engine.Release(ctx, id, user); err != nil {
+				b.tell(ctx, user, channel, b.refusal("Not released", err))
+				return
+			}
+			b.tell(ctx, user, channel, "Released: your access is being taken back now.")
+		}
+	case actionExtend:
+		return func(ctx context.Context) {
+			r, ok := b.load(ctx, id, user, channel)
+			if !ok {
+				return
+			}
+			p := b.cfg.Policies[r.Policy]
+			switch {
+			case r.Beneficiary != user:
+				b.tell(ctx, user, channel, "Only the person who holds this access may extend it.")
+			case r.State != workflow.RequestActive:
+				b.tell(ctx, user, channel, fmt.Sprintf("This access is %s, so it cannot be extended; request it again with `/access`.", r.State))
+			case p == nil || r.BreakGlass:
+				b.tell(ctx, user, channel, "This access cannot be extended; request the item with `/access`.")
+			default:
+				b.openView(ctx, cb.TriggerID, user, channel, ExtendForm(b.cfg.Catalogue, &r, p, b.cfg.Clock.Now()))
+			}
+		}
+	case actionReview:
+		return func(ctx context.Context) {
+			r, err := b.engine.Review(ctx, id, user, "")
+			if err != nil {
+				b.tell(ctx, user, channel, b.refusal("Review not recorded", err))
+				return
+			}
+			if cb.Message.Timestamp != "" && channel != "" {
+				b.update(ctx, channel, cb.Message.Timestamp, "Break-glass reviewed", BreakGlassMessage(b.cfg.Catalogue, &r, true))
+			}
+		}
+	case actionRequestItem:
+		return func(ctx context.Context) {
+			fi, problem := b.formItem(ctx, user, id)
+			if problem != "" {
+				b.tell(ctx, user, channel, problem)
+				return
+			}
+			b.openView(ctx, cb.TriggerID, user, channel, RequestForm(requestMeta{Channel: channel, Item: id}, fi))
+		}
+	case actionItem:
+		if cb.View.CallbackID != callbackRequest {
+			return nil
+		}
+		item := ""
+		if a.SelectedOption.Value != "" {
+			item = a.SelectedOption.Value
+		}
+		return func(ctx context.Context) {
+			meta := decodeRequestMeta(cb.View.PrivateMetadata)
+			fi, problem := b.formItem(ctx, user, item)
+			if problem != "" {
+				b.tell(ctx, user, meta.Channel, problem)
+				return
+			}
+			meta.Item = item
+			if _, err := b.api.UpdateViewContext(ctx, RequestForm(meta, fi), "", cb.View.Hash, cb.View.ID); err != nil {
+				b.log.Warn().Err(err).Msg("update the request form")
+			}
+		}
+	}
+	return nil
+}
+
+// load reads a request for a click, telling the person if it is gone.
+func (b *Bot) load(ctx context.Context, id, user, channel string) (workflow.Request, bool) {
+	r, ok, err := b.cfg.Requests.Request(id)
+	switch {
+	case err != nil:
+		b.log.Error().Err(err).Str("request", id).Msg("load request")
+		b.tell(ctx, user, channel, "latch could not read that request just now; try again in a minute.")
+		return r, false
+	case !ok:
+		b.tell(ctx, user, channel, "That request does not exist.")
+		return r, false
+	}
+	return r, true
+}
+
+// whyNot explains why a person cannot vote on a request.
+func (b *Bot) whyNot(r *workflow.Request, user string) string {
+	if r.State != workflow.RequestPending {
+		return "it is already " + strings.ReplaceAll(string(r.State), "_", " ") + "."
+	}
+	for _, i := range openStages(r) {
+		if strings.Contains(strings.Join(r.Stages[i].Approvals, " "), user) {
+			return "you have approved it already."
+		}
+	}
+	return "you are not one of the approvers it is waiting for."
+}
+
+// formItem looks up what the request form needs to know about an item, or
+// says why the person cannot request it.
+func (b *Bot) formItem(ctx context.Context, user, itemID string) (*formItem, string) {
+	it, ok := b.cfg.Catalogue.Item(itemID)
+	if !ok {
+		return nil, "That item is not in the catalogue any more."
+	}
+	p := b.cfg.Policies[it.Policy]
+	u, err := b.person(ctx, user)
+	if err != nil || p == nil || !b.visibleTo(ctx, u)(it) {
+		return nil, "That item is not in the catalogue available to you."
+	}
+	fi := &formItem{Item: it, Policy: p}
+	for _, name := range it.Connectors() {
+		if b.cfg.ConnectorTypes[name] == "sshcert" {
+			fi.PublicKey = true
+		}
+	}
+	return fi, ""
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/slack-go/slack"
+	"github.com/slack-go/slack/socketmode"
+	"github.com/spf13/cobra"
+
+	"github.com/latchhq/latch/bot"
+	"github.com/latchhq/latch/config"
+	"github.com/latchhq/latch/store"
+	"github.com/latchhq/latch/workflow"
+)
+
+func newServeCmd() *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run latch: the Slack bot, the engine and its timers",
+		Long: `Serve connects to Slack over Socket Mode and runs latch until it gets
+SIGTERM or SIGINT, then shuts down cleanly.
+
+The Slack tokens come from the environment: SLACK_BOT_TOKEN (the Bot User
+OAuth Token, xoxb-…) and SLACK_APP_TOKEN (an app-level token with the
+connections:write scope, xapp-…), or from the files named by
+slack.bot_token_file and slack.app_token_file. Both are checked with Slack
+before anything else starts.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(cmd, cfgPath)
+			if err != nil {
+				return err
+			}
+			botToken, appToken, err := slackTokens(cfg)
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "latch: %v\n", err)
+				return &exitError{exitFailure}
+			}
+			log, err := newLogger(cmd.ErrOrStderr(), cfg.Log.Level)
+			if err != nil {
+				return err
+			}
+			svc, err := startService(cmd.Context(), cfg, serviceOptions{
+				BotToken: botToken, AppToken: appToken, APIURL: cfg.Slack.APIURL, Log: log,
+			})
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "latch: %v\n", err)
+				return &exitError{exitFailure}
+			}
+			log.Info().Str("store", cfg.Store.Path).Int("items", cfg.Catalogue.Len()).Msg("latch is running")
+			err = svc.run(cmd.Context())
+			svc.close()
+			log.Info().Msg("latch stopped")
+			return err
+		},
+	}
+	configFlag(cmd, &cfgPath)
+	return cmd
+}
+
+// newLogger returns a JSON logger at a level.
+func newLogger(w io.Writer, level string) (zerolog.Logger, error) {
+	lvl := zerolog.InfoLevel
+	if level != "" {
+		var err error
+		if lvl, err = zerolog.ParseLevel(level); err != nil {
+			return zerolog.Logger{}, fmt.Errorf("log.level: %w", err)
+		}
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+// slackTokens reads the two tokens from the environment or their files and
+// checks their form.
+func slackTokens(cfg *config.Config) (botToken, appToken string, err error) {
+	read := func(env, file, key string) (string, error) {
+		if v := strings.TrimSpace(os.Getenv(env)); v != "" {
+			return v, nil
+		}
+		if file == "" {
+			return "", nil
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", key, err)
+		}
+		return strings.TrimSpace(string(data)), nil
+	}
+	if botToken, err = read("SLACK_BOT_TOKEN", cfg.Slack.BotTokenFile, "slack.bot_token_file"); err != nil {
+		return "", "", err
+	}
+	if appToken, err = read("SLACK_APP_TOKEN", cfg.Slack.AppTokenFile, "slack.app_token_file"); err != nil {
+		return "", "", err
+	}
+	switch {
+	case botToken == "":
+		return "", "", errors.New("no Slack bot token: set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…, under OAuth & Permissions), or name a file holding it in slack.bot_token_file")
+	case !strings.HasPrefix(botToken, "xoxb-"):
+		return "", "", errors.New("the Slack bot token does not start with xoxb-: use the Bot User OAuth Token from OAuth & Permissions, not a user or app-level token")
+	case appToken == "":
+		return "", "", errors.New("no Slack app-level token: set SLACK_APP_TOKEN to an app-level token with the connections:write scope (xapp-…, under Basic Information → App-Level Tokens), or name a file holding it in slack.app_token_file")
+	case !strings.HasPrefix(appToken, "xapp-"):
+		return "", "", errors.New("the Slack app-level token does not start with xapp-: generate one with the connections:write scope under Basic Information → App-Level Tokens")
+	}
+	return botToken, appToken, nil
+}
+
+// serviceOptions are what startService needs beyond the configuration.
+type serviceOptions struct {
+	BotToken, AppToken string
+	APIURL             string // the Web API base URL; Slack's when empty
+	Clock              workflow.Clock
+	Log                zerolog.Logger
+	SocketOptions      []socketmode.Option
+	// Connectors replace the configured ones by name (the demo's).
+	Connectors map[string]workflow.Provisioner
+}
+
+// service is latch running: the store, the engine and the bot.
+type service struct {
+	store  *store.Store
+	engine *workflow.Engine
+	bot    *bot.Bot
+	api    *slack.Client
+}
+
+// startService checks the Slack tokens, opens the store and starts the
+// engine; run then runs the bot.
+func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*service, error) {
+	if o.Clock == nil {
+		o.Clock = workflow.RealClock{}
+	}
+	opts := []slack.Option{slack.OptionAppLevelToken(o.AppToken)}
+	if o.APIURL != "" {
+		opts = append(opts, slack.OptionAPIURL(o.APIURL))
+	}
+	api := slack.New(o.BotToken, opts...)
+	if err := checkSlack(ctx, api); err != nil {
+		return nil, err
+	}
+
+	connectors, err := buildConnectors(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for name, p := range o.Connectors {
+		connectors[name] = p
+	}
+	types := make(map[string]string, len(cfg.Connectors))
+	for _, c := range cfg.Connectors {
+		types[c.Name] = c.Type
+	}
+
+	st, err := store.Open(cfg.Store.Path, store.Options{Now: o.Clock.Now, Projections: []store.Projection{store.Requests{}}})
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", cfg.Store.Path, err)
+	}
+	dir := bot.NewDirectory(cfg.Directory, api, o.Clock, time.Minute)
+	b, err := bot.New(bot.Config{
+		API: api, SocketOptions: o.SocketOptions, Requests: st, Catalogue: cfg.Catalogue, Policies: cfg.Policies,
+		Directory: dir, ConnectorTypes: types, Admins: cfg.Admin.Admins, SecurityChannel: cfg.Channels.Security,
+		Clock: o.Clock, Log: o.Log,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	eng, err := workflow.NewEngine(workflow.Config{
+		Store: st, Catalogue: cfg.Catalogue, Policies: cfg.Policies, Directory: dir, Connectors: connectors,
+		Notifier: b, Clock: o.Clock, Admins: cfg.Admin.Admins,
+	})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	b.SetEngine(eng)
+	if err := eng.Start(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("start the engine: %w", err)
+	}
+	return &service{store: st, engine: eng, bot: b, api: api}, nil
+}
+
+// checkSlack asks Slack whether both tokens work, and says which to fix
+// if one does not.
+func checkSlack(ctx context.Context, api *slack.Client) error {
+	if _, err := api.AuthTestContext(ctx); err != nil {
+		return fmt.Errorf("Slack refused the bot token (%v): copy the Bot User OAuth Token (xoxb-…) again from OAuth & Permissions, and reinstall the app to the workspace if it was removed", err)
+	}
+	if _, _, err := api.StartSocketModeContext(ctx); err != nil {
+		hint := "generate an app-level token with the connections:write scope under Basic Information → App-Level Tokens"
+		if strings.Contains(err.Error(), "not_allowed_token_type") || strings.Contains(err.Error(), "missing_scope") {
+			hint = "the app-level token needs the connections:write scope"
+		}
+		return fmt.Errorf("Slack refused the app-level token for Socket Mode (%v): %s, and turn Socket Mode on under Settings → Socket Mode", err, hint)
+	}
+	return nil
+}
+
+// run runs the bot until ctx ends.
+func (s *service) run(ctx context.Context) error { return s.bot.Run(ctx) }
+
+// close stops the engine, letting work in flight finish, and closes the
+// store.
+func (s *service) close() {
+	s.engine.Close()
+	s.store.Close()
+}
