@@ -72,8 +72,13 @@ type LDAPSettings struct {
 	UserBaseDN       string `yaml:"user_base_dn"`
 	UserFilter       string `yaml:"user_filter"` // a name template
 	GroupAttribute   string `yaml:"group_attribute"`
-	StartTLS         bool   `yaml:"start_tls"`
-	CAFile           string `yaml:"ca_file"`
+	// GroupBaseDN, if set, bounds the groups latch may change and is where
+	// the directory source looks for a person's groups.
+	GroupBaseDN string        `yaml:"group_base_dn"`
+	StartTLS    bool          `yaml:"start_tls"`
+	CAFile      string        `yaml:"ca_file"`
+	Timeout     time.Duration `yaml:"timeout"`
+	CacheTTL    time.Duration `yaml:"cache_ttl"` // directory lookups
 
 	BindPassword SecretRef `yaml:"-"` // where the bind password is read
 }
@@ -249,6 +254,11 @@ func checkLDAP(ps *problems, path string, s *LDAPSettings) {
 	if attrs := []string{"member", "uniqueMember", "memberUid"}; !slices.Contains(attrs, s.GroupAttribute) {
 		ps.add(path+".group_attribute", "unknown group attribute %q%s", s.GroupAttribute, oneOf(s.GroupAttribute, attrs))
 	}
+	if s.StartTLS && strings.HasPrefix(s.URL, "ldaps://") {
+		ps.add(path+".start_tls", "ldaps:// is TLS already; remove start_tls")
+	}
+	s.Timeout = positive(ps, path+".timeout", s.Timeout, defaultLDAPTimeout)
+	s.CacheTTL = positive(ps, path+".cache_ttl", s.CacheTTL, defaultLDAPCacheTTL)
 }
 
 func checkWebhook(ps *problems, path string, s *WebhookSettings) {

@@ -190,6 +190,8 @@ const (
 	defaultReviewReminder = 4 * time.Hour
 	defaultExecTimeout    = 30 * time.Second
 	defaultWebhookTimeout = 10 * time.Second
+	defaultLDAPTimeout    = 5 * time.Second
+	defaultLDAPCacheTTL   = time.Minute
 	defaultPGConnTimeout  = 10 * time.Second
 	defaultPGPort         = 5432
 	defaultPGSSLMode      = "verify-full"
