@@ -602,7 +602,7 @@ func (e *Engine) RecordPost(ctx context.Context, requestID string, p Posted) (Re
 	if slices.Contains(r.Posts, p) {
 		return r, nil
 	}
-	if err := e.commit(ctx, &r, event(KindPosted, p.User, "", p)); err != nil {
+	if err := e.commit(ctx, &r, event(KindPosted, ActorLatch, "", p)); err != nil {
 		return r, err
 	}
 	return r, nil
@@ -952,7 +952,7 @@ func (e *Engine) refresh(ctx context.Context, r Request) bool {
 		if !e.step(ctx, r.ID, event(KindGrantRefreshing, ActorLatch, g.ID, Note{})) {
 			return false
 		}
-		granted, err := e.call(ctx, &r, &g, true)
+		granted, err := e.callRefresh(ctx, &r, &g)
 		result := event(KindGrantRefreshed, ActorLatch, g.ID, Provisioned{Facts: granted.Facts, ExpiresAt: r.ExpiresAt})
 		if err != nil {
 			result = event(KindGrantRefreshFailed, ActorLatch, g.ID, GrantError{Error: err.Error(), Permanent: IsPermanent(err)})
@@ -963,8 +963,26 @@ func (e *Engine) refresh(ctx context.Context, r Request) bool {
 		if !e.step(ctx, r.ID, result) {
 			return false
 		}
+		if err == nil && granted.Message != "" {
+			// New credentials for the new expiry: the old ones may be gone.
+			e.notify.Granted(ctx, r, map[string]string{g.ID: granted.Message})
+		}
 	}
 	return true
+}
+
+// callRefresh asks a grant's connector to move its expiry.
+func (e *Engine) callRefresh(ctx context.Context, r *Request, g *Grant) (Granted, error) {
+	p, err := e.connector(g)
+	if err != nil {
+		return Granted{}, err
+	}
+	a, err := e.access(ctx, r, g)
+	if err != nil {
+		return Granted{}, err
+	}
+	a.Refresh = true
+	return p.Grant(ctx, a)
 }
 
 // revoke takes back every grant of an ending request that still gives

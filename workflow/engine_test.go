@@ -21,6 +21,7 @@ type fakeTarget struct {
 	access        map[string]bool      // entitlement|email
 	until         map[string]time.Time // entitlement|email → the expiry last given
 	grants        int
+	refreshes     int // grants that only moved the expiry
 	revokes       int
 	failGrant     map[string]error // by entitlement
 	revokeFailing int              // how many revokes fail before one works
@@ -56,6 +57,11 @@ func (f *fakeTarget) Grant(ctx context.Context, a workflow.Access) (workflow.Gra
 	}
 	f.access[a.Entitlement+"|"+a.User.Email] = true
 	f.until[a.Entitlement+"|"+a.User.Email] = a.ExpiresAt
+	if a.Refresh {
+		// Like a real connector: an extension keeps the credentials.
+		f.refreshes++
+		return workflow.Granted{Facts: map[string]string{"role": a.Entitlement}}, nil
+	}
 	return workflow.Granted{Message: "password for " + a.Entitlement, Facts: map[string]string{"role": a.Entitlement}}, nil
 }
 
@@ -612,10 +618,13 @@ func TestExtend(t *testing.T) {
 	}
 	w.settle()
 	w.target.mu.Lock()
-	told := w.target.until["readonly|alice@example.com"]
+	told, refreshes := w.target.until["readonly|alice@example.com"], w.target.refreshes
 	w.target.mu.Unlock()
 	if !told.Equal(got.ExpiresAt) {
 		t.Errorf("the target was told the access ends at %v, want the extended %v", told, got.ExpiresAt)
+	}
+	if refreshes != 1 {
+		t.Errorf("the connector was asked %d times to refresh (Access.Refresh), want 1", refreshes)
 	}
 	w.pass(90 * time.Minute) // past the old expiry, before the new one
 	if got := w.request(r.ID); got.State != workflow.RequestActive || !w.target.has("readonly", "alice@example.com") {

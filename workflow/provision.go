@@ -15,6 +15,12 @@ type Access struct {
 	Entitlement string            // what to grant, in the connector's terms (a role, a group DN…)
 	ExpiresAt   time.Time         // when the access must end; connectors that can set it natively do
 	Params      map[string]string // inputs the request carried for this connector, e.g. "public_key"
+	// Refresh is set when the access was granted before and only its
+	// expiry moves (an extension): a connector keeps what it issued, such
+	// as a password, and moves the expiry it enforces natively. A connector
+	// that must issue new credentials returns them in Granted.Message,
+	// which reaches the beneficiary.
+	Refresh bool
 }
 
 // Granted is what a connector reports after granting access.
