@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/latchhq/latch/workflow"
@@ -50,6 +52,15 @@ type PostgresSettings struct {
 	Mode             string        `yaml:"mode"`
 	UsernameTemplate string        `yaml:"username_template"`
 	ConnectTimeout   time.Duration `yaml:"connect_timeout"`
+	SSLRootCert      string        `yaml:"sslrootcert"` // CA file for verify-ca/verify-full
+	Timeout          time.Duration `yaml:"timeout"`     // one grant or revoke
+	// TerminateSessions ends the person's sessions on revoke in role mode.
+	TerminateSessions bool `yaml:"terminate_sessions"`
+	// ConnectHost, ConnectPort and ConnectSSLMode are what the beneficiary
+	// is told to connect to, when it differs from latch's own connection.
+	ConnectHost    string `yaml:"connect_host"`
+	ConnectPort    int    `yaml:"connect_port"`
+	ConnectSSLMode string `yaml:"connect_sslmode"`
 
 	Password SecretRef `yaml:"-"` // where latch's password is read
 }
@@ -57,9 +68,13 @@ type PostgresSettings struct {
 // SSHCertSettings configure a connector that issues short-lived OpenSSH
 // certificates.
 type SSHCertSettings struct {
-	CAKeyFile          string   `yaml:"ca_key_file"`
+	CAKeyFile string `yaml:"ca_key_file"`
+	// Entitlements are the only entitlements items may name; the
+	// principals template can use the one granted as {{.Entitlement}}.
+	Entitlements       []string `yaml:"entitlements"`
 	PrincipalsTemplate string   `yaml:"principals_template"`
-	RevokedKeysFile    string   `yaml:"revoked_keys_file"`
+	RevokedKeysFile    string   `yaml:"revoked_keys_file"` // a KRL that sshd reads (RevokedKeys)
+	KeysDir            string   `yaml:"keys_dir"`          // registered keys, <SlackID>.pub
 	Extensions         []string `yaml:"extensions"`
 }
 
@@ -107,7 +122,7 @@ var connectorTypes = map[string]reflect.Type{
 // written name@domain.
 var sshExtensions = []string{
 	"no-touch-required", "permit-X11-forwarding", "permit-agent-forwarding",
-	"permit-port-forwarding", "permit-pty", "permit-user-rc", "verify-required",
+	"permit-port-forwarding", "permit-pty", "permit-user-rc",
 }
 
 // customExtension is the form of an extension of one's own.
@@ -223,11 +238,38 @@ func checkPostgres(ps *problems, path string, s *PostgresSettings) {
 	}
 	s.UsernameTemplate = nameTemplate(ps, path+".username_template", s.UsernameTemplate, defaultNameTemplate)
 	s.ConnectTimeout = positive(ps, path+".connect_timeout", s.ConnectTimeout, defaultPGConnTimeout)
+	s.Timeout = positive(ps, path+".timeout", s.Timeout, defaultPGTimeout)
+	if s.TerminateSessions && s.Mode == "ephemeral" {
+		ps.add(path+".terminate_sessions", "ephemeral mode always ends the sessions of the roles it drops; remove terminate_sessions")
+	}
+	if s.ConnectPort != 0 && (s.ConnectPort < 1 || s.ConnectPort > 65535) {
+		ps.add(path+".connect_port", "%d is not a TCP port; use 1 to 65535", s.ConnectPort)
+	}
+	if s.ConnectSSLMode != "" && !slices.Contains(pgSSLModes, s.ConnectSSLMode) {
+		ps.add(path+".connect_sslmode", "unknown sslmode %q%s", s.ConnectSSLMode, oneOf(s.ConnectSSLMode, pgSSLModes))
+	}
 }
 
 func checkSSHCert(ps *problems, path string, s *SSHCertSettings) {
 	required(ps, path+".ca_key_file", s.CAKeyFile, "the file holding the certificate authority's private key")
-	s.PrincipalsTemplate = nameTemplate(ps, path+".principals_template", s.PrincipalsTemplate, defaultNameTemplate)
+	if len(s.Entitlements) == 0 {
+		ps.add(path+".entitlements", "list the entitlements items may name, e.g. [deploy, admin]; the principals template can use them as {{.Entitlement}}")
+	}
+	for i, e := range s.Entitlements {
+		if strings.TrimSpace(e) == "" || strings.ContainsAny(e, ", \t\n") {
+			ps.add(index(path+".entitlements", i), "%q is not a usable entitlement; use a single word", e)
+		}
+	}
+	if s.PrincipalsTemplate == "" {
+		s.PrincipalsTemplate = defaultNameTemplate
+	} else if err := checkPrincipals(s.PrincipalsTemplate); err != nil {
+		ps.add(path+".principals_template", "%v; use fields .Email, .LocalPart, .Name, .SlackID and .Entitlement, and functions lower, upper and replace", err)
+	}
+	for key, p := range map[string]string{".revoked_keys_file": s.RevokedKeysFile, ".keys_dir": s.KeysDir} {
+		if p != "" && !filepath.IsAbs(p) {
+			ps.add(path+key, "%q is relative; use an absolute path", p)
+		}
+	}
 	for i, ext := range s.Extensions {
 		if !slices.Contains(sshExtensions, ext) && !customExtension.MatchString(ext) {
 			ps.add(index(path+".extensions", i), "unknown certificate extension %q%s", ext, hint(ext, sshExtensions, "use one of "+strings.Join(sshExtensions, ", ")+", or name@domain for one of your own"))
@@ -330,6 +372,20 @@ func nameTemplate(ps *problems, path, text, def string) string {
 	return text
 }
 
+// checkPrincipals parses a principals template and runs it on a sample
+// person, so that an unknown field or function is found now.
+func checkPrincipals(text string) error {
+	t, err := template.New("principals").Option("missingkey=error").Funcs(template.FuncMap{
+		"lower": strings.ToLower, "upper": strings.ToUpper,
+		"replace": func(old, new, s string) string { return strings.ReplaceAll(s, old, new) },
+	}).Parse(text)
+	if err != nil {
+		return err
+	}
+	sample := struct{ Email, LocalPart, Name, SlackID, Entitlement string }{"jane@example.com", "jane", "jane", "U0123", "deploy"}
+	return t.Execute(io.Discard, sample)
+}
+
 // entitlementProblem checks an entitlement against what its connector can
 // grant, returning "" if it looks right.
 func entitlementProblem(c Connector, entitlement string) string {
@@ -341,6 +397,10 @@ func entitlementProblem(c Connector, entitlement string) string {
 	case *LDAPSettings:
 		if !strings.Contains(entitlement, "=") {
 			return fmt.Sprintf("an ldap entitlement is the group's DN, e.g. cn=%s,ou=groups,dc=example,dc=com", entitlement)
+		}
+	case *SSHCertSettings:
+		if s := c.Settings.(*SSHCertSettings); len(s.Entitlements) > 0 && !slices.Contains(s.Entitlements, entitlement) {
+			return fmt.Sprintf("%q is not in the entitlements of connector %s (%s); add it there", entitlement, c.Name, strings.Join(s.Entitlements, ", "))
 		}
 	}
 	return ""

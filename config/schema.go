@@ -191,8 +191,9 @@ const (
 	defaultExecTimeout    = 30 * time.Second
 	defaultWebhookTimeout = 10 * time.Second
 	defaultLDAPTimeout    = 5 * time.Second
+	defaultPGTimeout      = 30 * time.Second
 	defaultLDAPCacheTTL   = time.Minute
-	defaultPGConnTimeout  = 10 * time.Second
+	defaultPGConnTimeout  = 5 * time.Second
 	defaultPGPort         = 5432
 	defaultPGSSLMode      = "verify-full"
 	defaultNameTemplate   = "{{.LocalPart}}"
