@@ -14,6 +14,9 @@ import (
 
 	"github.com/latchhq/latch/config"
 	"github.com/latchhq/latch/connectors/exec"
+	"github.com/latchhq/latch/connectors/ldap"
+	"github.com/latchhq/latch/connectors/postgres"
+	"github.com/latchhq/latch/connectors/sshcert"
 	"github.com/latchhq/latch/connectors/webhook"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/workflow"
@@ -84,30 +87,7 @@ var (
 	errNotRevocable = errors.New("nothing to revoke")
 )
 
-// unsupportedError means a connector's type has no implementation in this
-// latch, so its grants cannot be provisioned or revoked from here.
-type unsupportedError struct {
-	Connector, Type string
-}
-
-func (e *unsupportedError) Error() string {
-	return fmt.Sprintf("connector %q is of type %s, which this latch cannot run yet", e.Connector, e.Type)
-}
-
-// unsupported stands in for a connector whose type has no implementation.
-// Its calls fail as transient failures, which the engine records and
-// retries, rather than as permanent ones, which would fail the request and
-// roll its grants back.
-type unsupported struct{ err *unsupportedError }
-
-func (u unsupported) Grant(context.Context, workflow.Access) (workflow.Granted, error) {
-	return workflow.Granted{}, u.err
-}
-
-func (u unsupported) Revoke(context.Context, workflow.Access) error { return u.err }
-
-// buildConnectors builds a provisioner for every configured connector;
-// those of a type without an implementation are unsupported stand-ins.
+// buildConnectors builds a provisioner for every configured connector.
 func buildConnectors(cfg *config.Config) (map[string]workflow.Provisioner, error) {
 	out := make(map[string]workflow.Provisioner, len(cfg.Connectors))
 	for _, c := range cfg.Connectors {
@@ -128,8 +108,46 @@ func buildConnectors(cfg *config.Config) (map[string]workflow.Provisioner, error
 				return nil, fmt.Errorf("connector %s: %w", c.Name, err)
 			}
 			out[c.Name] = p
+		case *config.PostgresSettings:
+			var password string
+			if s.Password.Set() { // else .pgpass, PGPASSWORD or peer authentication
+				var err error
+				if password, err = s.Password.Read(); err != nil {
+					return nil, fmt.Errorf("connector %s: %w", c.Name, err)
+				}
+			}
+			p, err := postgres.New(postgres.Config{Name: c.Name, Host: s.Host, Port: s.Port, Database: s.Database, User: s.User,
+				Password: password, SSLMode: s.SSLMode, SSLRootCert: s.SSLRootCert, Mode: postgres.Mode(s.Mode),
+				UsernameTemplate: s.UsernameTemplate, ConnectTimeout: s.ConnectTimeout, Timeout: s.Timeout,
+				TerminateSessions: s.TerminateSessions, ConnectHost: s.ConnectHost, ConnectPort: s.ConnectPort, ConnectSSLMode: s.ConnectSSLMode})
+			if err != nil {
+				return nil, fmt.Errorf("connector %s: %w", c.Name, err)
+			}
+			out[c.Name] = p
+		case *config.SSHCertSettings:
+			p, err := sshcert.New(sshcert.Config{Name: c.Name, CAKeyFile: s.CAKeyFile, Entitlements: s.Entitlements,
+				PrincipalsTemplate: s.PrincipalsTemplate, Extensions: s.Extensions, RevokedKeysFile: s.RevokedKeysFile, KeysDir: s.KeysDir})
+			if err != nil {
+				return nil, fmt.Errorf("connector %s: %w", c.Name, err)
+			}
+			out[c.Name] = p
+		case *config.LDAPSettings:
+			var password string
+			if s.BindPassword.Set() { // else an anonymous bind
+				var err error
+				if password, err = s.BindPassword.Read(); err != nil {
+					return nil, fmt.Errorf("connector %s: %w", c.Name, err)
+				}
+			}
+			p, err := ldap.New(ldap.Config{Name: c.Name, URL: s.URL, BindDN: s.BindDN, BindPassword: password,
+				UserBaseDN: s.UserBaseDN, UserFilter: s.UserFilter, GroupAttribute: s.GroupAttribute, GroupBaseDN: s.GroupBaseDN,
+				StartTLS: s.StartTLS, CAFile: s.CAFile, Timeout: s.Timeout})
+			if err != nil {
+				return nil, fmt.Errorf("connector %s: %w", c.Name, err)
+			}
+			out[c.Name] = p
 		default:
-			out[c.Name] = unsupported{&unsupportedError{Connector: c.Name, Type: c.Type}}
+			return nil, fmt.Errorf("connector %s: type %s has no implementation", c.Name, c.Type)
 		}
 	}
 	return out, nil
@@ -142,12 +160,8 @@ func checkConnectors(r *workflow.Request, connectors map[string]workflow.Provisi
 		if g.State.Ended() {
 			continue
 		}
-		p, ok := connectors[g.Target.Connector]
-		if !ok {
+		if _, ok := connectors[g.Target.Connector]; !ok {
 			return fmt.Errorf("%s/%s: connector %q is not in the configuration: use the configuration the server ran with", g.Target.Connector, g.Target.Entitlement, g.Target.Connector)
-		}
-		if u, ok := p.(unsupported); ok {
-			return fmt.Errorf("%s/%s: %w; take the access away in the target system by hand", g.Target.Connector, g.Target.Entitlement, u.err)
 		}
 	}
 	return nil

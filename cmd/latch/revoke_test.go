@@ -13,6 +13,7 @@ import (
 
 	"github.com/latchhq/latch/config"
 	"github.com/latchhq/latch/connectors/exec"
+	"github.com/latchhq/latch/connectors/postgres"
 	"github.com/latchhq/latch/connectors/webhook"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/workflow"
@@ -138,7 +139,6 @@ func TestRevokeNothingDone(t *testing.T) {
 		{"unknown id", "0195f3c4-7a1e-7c2b-9d1e-5a6b7c8d9e0f", errUnknownGrant.Error()},
 		{"released grant", f.grant(t, "released"), errNotRevocable.Error()},
 		{"pending request", f.requests["pending"].ID, errNotRevocable.Error()},
-		{"connector type without an implementation", f.grant(t, "warehouse"), "postgres"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -214,14 +214,8 @@ func TestBuildConnectors(t *testing.T) {
 	if _, ok := got["files"].(*exec.Connector); !ok {
 		t.Errorf("files is a %T, want an exec connector", got["files"])
 	}
-	err := got["warehouse"].Revoke(context.Background(), workflow.Access{})
-	var unsup *unsupportedError
-	if !errors.As(err, &unsup) || unsup.Type != "postgres" || workflow.IsPermanent(err) {
-		t.Errorf("warehouse revoke: %v, want a transient unsupportedError naming postgres", err)
-	}
-	warehouse := f.requests["warehouse"]
-	if err := checkConnectors(&warehouse, got); !errors.As(err, &unsup) {
-		t.Errorf("checkConnectors(warehouse) = %v, want an unsupportedError", err)
+	if _, ok := got["warehouse"].(*postgres.Connector); !ok {
+		t.Errorf("warehouse is a %T, want a postgres connector", got["warehouse"])
 	}
 	active := f.requests["active"]
 	if err := checkConnectors(&active, got); err != nil {
