@@ -80,6 +80,10 @@ type Bot struct {
 	sem       chan struct{}
 	wg        sync.WaitGroup
 	connected atomic.Bool
+
+	idleMu   sync.Mutex
+	idle     *sync.Cond
+	inflight int // envelopes being handled
 }
 
 // New returns a bot for cfg.
@@ -104,6 +108,7 @@ func New(cfg Config) (*Bot, error) {
 		seen:  newSeenSet(10000),
 		sem:   make(chan struct{}, cfg.Workers),
 	}
+	b.idle = sync.NewCond(&b.idleMu)
 	b.socket = socketmode.New(cfg.API, cfg.SocketOptions...)
 	return b, nil
 }
@@ -176,10 +181,30 @@ func (b *Bot) dispatch(ctx context.Context, ev socketmode.Event) {
 	case <-ctx.Done():
 		return
 	}
+	b.idleMu.Lock()
+	b.inflight++
+	b.idleMu.Unlock()
 	b.wg.Go(func() {
-		defer func() { <-b.sem }()
+		defer func() {
+			<-b.sem
+			b.idleMu.Lock()
+			if b.inflight--; b.inflight == 0 {
+				b.idle.Broadcast()
+			}
+			b.idleMu.Unlock()
+		}()
 		b.handle(ctx, ev)
 	})
+}
+
+// Idle blocks until no envelope is being handled, including the work done
+// after its ack.
+func (b *Bot) Idle() {
+	b.idleMu.Lock()
+	defer b.idleMu.Unlock()
+	for b.inflight > 0 {
+		b.idle.Wait()
+	}
 }
 
 // afterAck is work done once the envelope is acked.

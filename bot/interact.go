@@ -36,8 +36,13 @@ func (b *Bot) onInteraction(ctx context.Context, cb slack.InteractionCallback) (
 	return nil, nil
 }
 
+// maxAckPayload bounds an ack's payload: Slack drops Socket Mode
+// responses of 20 KB or more, envelope included.
+const maxAckPayload = 19 * 1024
+
 // suggest answers the item picker's type-ahead with the items the person
-// may request.
+// may request. The answer rides on the ack, so it is kept under Slack's
+// size limit: descriptions go first, then the last options.
 func (b *Bot) suggest(ctx context.Context, cb slack.InteractionCallback) *slack.OptionsResponse {
 	resp := &slack.OptionsResponse{Options: []*slack.OptionBlockObject{}}
 	if cb.ActionID != actionItem {
@@ -53,7 +58,47 @@ func (b *Bot) suggest(ctx context.Context, cb slack.InteractionCallback) *slack.
 		}
 		resp.Options = append(resp.Options, itemOption(it))
 	}
+	if payloadSize(resp) > maxAckPayload {
+		for _, o := range resp.Options {
+			o.Description = nil
+		}
+	}
+	for len(resp.Options) > 0 && payloadSize(resp) > maxAckPayload {
+		resp.Options = resp.Options[:len(resp.Options)*9/10]
+	}
 	return resp
+}
+
+// payloadSize is the size of the options as JSON, counted without
+// encoding them: a text object costs its text, escaped, and a fixed frame.
+func payloadSize(resp *slack.OptionsResponse) int {
+	const frame = 48 // {"type":"plain_text","text":""} and the option's keys
+	n := 16
+	for _, o := range resp.Options {
+		n += frame + jsonLen(o.Value)
+		if o.Text != nil {
+			n += frame + jsonLen(o.Text.Text)
+		}
+		if o.Description != nil {
+			n += frame + jsonLen(o.Description.Text)
+		}
+	}
+	return n
+}
+
+// jsonLen is the length of s as a JSON string body, as encoding/json
+// writes it (it escapes <, > and & as \u00XX).
+func jsonLen(s string) int {
+	n := len(s)
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			n++
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			n += 5
+		}
+	}
+	return n
 }
 
 // click handles a button or a select.

@@ -170,11 +170,12 @@ func approvalsText(r *workflow.Request) string {
 // outcomeText says how a decided request was decided.
 func outcomeText(r *workflow.Request) string {
 	by := mention(r.DecidedBy)
+	byPolicy := r.DecidedBy == "" || r.DecidedBy == workflow.ActorLatch
 	switch r.State {
 	case workflow.RequestPending:
 		return ""
 	case workflow.RequestRejected:
-		if r.DecidedBy == "" {
+		if byPolicy {
 			return "❌ *Rejected by policy*: " + escape(r.Reason)
 		}
 		return "❌ *Denied* by " + by + ": " + escape(r.Reason)
@@ -183,7 +184,7 @@ func outcomeText(r *workflow.Request) string {
 	case workflow.RequestTimedOut:
 		return "⌛ *Timed out*: nobody decided in time"
 	}
-	if r.DecidedBy == "" {
+	if byPolicy {
 		return "✅ *Approved by policy*"
 	}
 	return "✅ *Approved* by " + by + " " + when(r.DecidedAt)
@@ -200,11 +201,11 @@ func ApprovalCard(cat *workflow.Catalogue, r *workflow.Request, approver string)
 		slack.NewSectionBlock(nil, requestFields(cat, r), nil),
 		section(justification(r)),
 	}
+	progress := approvalsText(r)
 	if len(r.Stages) > 0 && stage >= 0 {
-		blocks = append(blocks, contextText(fmt.Sprintf("You are asked in stage %d of %d.\n%s", stage+1, len(r.Stages), approvalsText(r))))
-	} else if len(r.Stages) > 0 {
-		blocks = append(blocks, contextText(approvalsText(r)))
+		progress = fmt.Sprintf("You are asked in stage %d of %d.\n%s", stage+1, len(r.Stages), progress)
 	}
+	blocks = append(blocks, contextText(progress+"\nRequest `"+r.ID+"`"))
 	if mayDecide(r, approver) {
 		blocks = append(blocks, slack.NewActionBlock("decide",
 			button("Approve", actionApprove, r.ID, "primary"),

@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -173,4 +174,19 @@ func reportPercentiles(b *testing.B, durations []time.Duration, unit string) {
 	at := func(q float64) float64 { return float64(durations[int(q*float64(len(durations)-1))]) / scale }
 	b.ReportMetric(at(0.50), "p50-"+unit)
 	b.ReportMetric(at(0.99), "p99-"+unit)
+}
+
+func TestPayloadSize(t *testing.T) {
+	resp := &slack.OptionsResponse{}
+	for i := range 100 {
+		it := workflow.Item{ID: fmt.Sprintf("item-%d", i), Name: strings.Repeat(`<&>"\`, 30), Description: strings.Repeat("é\n", 40)}
+		resp.Options = append(resp.Options, itemOption(it))
+	}
+	data, err := json.Marshal(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := payloadSize(resp); got < len(data) {
+		t.Errorf("payloadSize = %d, less than the %d bytes JSON takes", got, len(data))
+	}
 }

@@ -67,7 +67,7 @@ hash-chained audit log.`,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
-	root.AddCommand(newVersionCmd(), newCheckCmd(), newAuditCmd(), newGrantsCmd(), newRevokeCmd(), newServeCmd())
+	root.AddCommand(newVersionCmd(), newCheckCmd(), newAuditCmd(), newGrantsCmd(), newRevokeCmd(), newServeCmd(), newDemoCmd())
 	return root
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/latchhq/latch/bot"
 	"github.com/latchhq/latch/config"
+	"github.com/latchhq/latch/connectors/ldap"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/workflow"
 )
@@ -163,7 +164,12 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.Store.Path, err)
 	}
-	dir := bot.NewDirectory(cfg.Directory, api, o.Clock, time.Minute)
+	base, err := ldapDirectory(cfg, connectors, o.Clock)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	dir := bot.NewDirectory(base, api, o.Clock, time.Minute)
 	b, err := bot.New(bot.Config{
 		API: api, SocketOptions: o.SocketOptions, Requests: st, Catalogue: cfg.Catalogue, Policies: cfg.Policies,
 		Directory: dir, ConnectorTypes: types, Admins: cfg.Admin.Admins, SecurityChannel: cfg.Channels.Security,
@@ -187,6 +193,41 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 		return nil, fmt.Errorf("start the engine: %w", err)
 	}
 	return &service{store: st, engine: eng, bot: b, api: api}, nil
+}
+
+// groupCatalog is a directory with the configured groups' sources.
+type groupCatalog struct {
+	workflow.Directory
+	groups *workflow.StaticDirectory
+}
+
+func (g groupCatalog) Group(name string) (workflow.Group, bool) { return g.groups.Group(name) }
+func (g groupCatalog) GroupNames() []string                     { return g.groups.GroupNames() }
+
+// ldapDirectory returns the configured directory, reading managers and
+// groups from LDAP when a group's members come from an LDAP connector.
+func ldapDirectory(cfg *config.Config, connectors map[string]workflow.Provisioner, clock workflow.Clock) (bot.GroupCatalog, error) {
+	for _, name := range cfg.Directory.GroupNames() {
+		g, _ := cfg.Directory.Group(name)
+		if g.Source != workflow.GroupLDAP {
+			continue
+		}
+		conn, ok := connectors[g.Connector].(*ldap.Connector)
+		if !ok {
+			return nil, fmt.Errorf("directory group %s: connector %s is not an LDAP connector", name, g.Connector)
+		}
+		settings, _ := cfg.Connector(g.Connector)
+		ttl := time.Minute
+		if s, ok := settings.Settings.(*config.LDAPSettings); ok {
+			ttl = s.CacheTTL
+		}
+		dir, err := ldap.NewDirectory(conn, ldap.DirectoryConfig{Base: cfg.Directory, CacheTTL: ttl, Now: clock.Now})
+		if err != nil {
+			return nil, fmt.Errorf("directory from LDAP connector %s: %w", g.Connector, err)
+		}
+		return groupCatalog{Directory: dir, groups: cfg.Directory}, nil
+	}
+	return cfg.Directory, nil
 }
 
 // checkSlack asks Slack whether both tokens work, and says which to fix
