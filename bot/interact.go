@@ -52,15 +52,16 @@ func (b *Bot) suggest(ctx context.Context, cb slack.InteractionCallback) *slack.
 	if err != nil {
 		return resp
 	}
-	for _, it := range b.index.Search(cb.Value, maxOptions, b.visibleTo(ctx, u)) {
-		if len(it.ID) > maxOptionValue {
-			continue // config checks ids; a longer one cannot be an option
-		}
-		resp.Options = append(resp.Options, itemOption(it))
-	}
+	visible := b.visibleTo(ctx, u)
+	resp.Options = b.index.Options(cb.Value, maxOptions, func(it workflow.Item) bool {
+		// An id too long for an option value cannot be offered.
+		return len(it.ID) <= maxOptionValue && visible(it)
+	})
 	if payloadSize(resp) > maxAckPayload {
-		for _, o := range resp.Options {
-			o.Description = nil
+		for i, o := range resp.Options {
+			short := *o // the index's options are shared
+			short.Description = nil
+			resp.Options[i] = &short
 		}
 	}
 	for len(resp.Options) > 0 && payloadSize(resp) > maxAckPayload {

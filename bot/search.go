@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/slack-go/slack"
+
 	"github.com/latchhq/latch/workflow"
 )
 
@@ -13,11 +15,12 @@ import (
 // an item's id, name, labels and description, best matches first. It is
 // built once from the catalogue and is safe for concurrent use.
 //
-// Words of three letters or more are looked up in a trigram index, so a
-// search reads only the items that can match; shorter words scan.
+// Every word is looked up in an n-gram index (its trigrams, or the word
+// itself when shorter), so a search reads only the items that can match.
 type Index struct {
-	entries  []indexEntry
-	trigrams map[[3]byte][]int32 // entry positions, ascending
+	entries []indexEntry
+	grams   map[[3]byte][]int32 // entry positions by 1-, 2- and 3-gram (zero-padded), ascending
+	options []*slack.OptionBlockObject
 }
 
 type indexEntry struct {
@@ -32,8 +35,9 @@ type indexEntry struct {
 // NewIndex indexes the items of a catalogue.
 func NewIndex(cat *workflow.Catalogue) *Index {
 	items := cat.Items()
-	ix := &Index{entries: make([]indexEntry, len(items)), trigrams: map[[3]byte][]int32{}}
+	ix := &Index{entries: make([]indexEntry, len(items)), grams: map[[3]byte][]int32{}, options: make([]*slack.OptionBlockObject, len(items))}
 	for i, it := range items {
+		ix.options[i] = itemOption(it)
 		var labels strings.Builder
 		for _, k := range slices.Sorted(maps.Keys(it.Labels)) {
 			labels.WriteString(k + "=" + it.Labels[k] + " " + k + " " + it.Labels[k] + " ")
@@ -47,11 +51,14 @@ func NewIndex(cat *workflow.Catalogue) *Index {
 		}
 		e.all = e.id + "\x00" + e.name + "\x00" + e.labels + "\x00" + e.desc
 		ix.entries[i] = e
-		for j := 0; j+3 <= len(e.all); j++ {
-			g := [3]byte{e.all[j], e.all[j+1], e.all[j+2]}
-			list := ix.trigrams[g]
-			if n := len(list); n == 0 || list[n-1] != int32(i) {
-				ix.trigrams[g] = append(list, int32(i))
+		for j := range len(e.all) {
+			for n := 1; n <= 3 && j+n <= len(e.all); n++ {
+				var g [3]byte
+				copy(g[:], e.all[j:j+n])
+				list := ix.grams[g]
+				if k := len(list); k == 0 || list[k-1] != int32(i) {
+					ix.grams[g] = append(list, int32(i))
+				}
 			}
 		}
 	}
@@ -59,11 +66,14 @@ func NewIndex(cat *workflow.Catalogue) *Index {
 }
 
 // candidates returns the positions of the entries that contain every
-// trigram of w (len(w) >= 3), or nil if none can match.
+// trigram of w (or w itself, if shorter), or nil if none can match. The
+// slice is the caller's.
 func (ix *Index) candidates(w string) []int32 {
 	var lists [][]int32
-	for j := 0; j+3 <= len(w); j++ {
-		list, ok := ix.trigrams[[3]byte{w[j], w[j+1], w[j+2]}]
+	for j := 0; j == 0 || j+3 <= len(w); j++ {
+		var g [3]byte
+		copy(g[:], w[j:min(j+3, len(w))])
+		list, ok := ix.grams[g]
 		if !ok {
 			return nil
 		}
@@ -113,28 +123,56 @@ func better(a, b hit) bool {
 // words starting in the name, then matches anywhere in the id, name,
 // labels and description. An empty query lists items in catalogue order.
 func (ix *Index) Search(query string, limit int, visible func(workflow.Item) bool) []workflow.Item {
+	found := ix.search(query, limit, visible)
+	out := make([]workflow.Item, len(found))
+	for i, pos := range found {
+		out[i] = ix.entries[pos].item
+	}
+	return out
+}
+
+// Options is Search for the item picker: the items' options, made once
+// when the index was built. They are shared: copy one before changing it.
+func (ix *Index) Options(query string, limit int, visible func(workflow.Item) bool) []*slack.OptionBlockObject {
+	found := ix.search(query, limit, visible)
+	out := make([]*slack.OptionBlockObject, len(found))
+	for i, pos := range found {
+		out[i] = ix.options[pos]
+	}
+	return out
+}
+
+// search returns the positions of the best entries, best first.
+func (ix *Index) search(query string, limit int, visible func(workflow.Item) bool) []int32 {
 	if limit <= 0 {
 		return nil
 	}
 	ok := func(pos int32) bool { return visible == nil || visible(ix.entries[pos].item) }
 	words := strings.Fields(strings.ToLower(query))
 	if len(words) == 0 {
-		var out []workflow.Item
+		var out []int32
 		for i := range ix.entries {
 			if len(out) == limit {
 				break
 			}
 			if ok(int32(i)) {
-				out = append(out, ix.entries[i].item)
+				out = append(out, int32(i))
 			}
 		}
 		return out
 	}
-	// The longest word narrows the search the most.
-	longest := slices.MaxFunc(words, func(a, b string) int { return cmp.Compare(len(a), len(b)) })
+	// Cheap tests first: the shortest words are single-byte searches.
+	slices.SortStableFunc(words, func(a, b string) int { return cmp.Compare(len(a), len(b)) })
+	// Only the entries that hold every n-gram of every word are read.
 	var scan []int32
-	if len(longest) >= 3 {
-		if scan = ix.candidates(longest); scan == nil {
+	for _, w := range words {
+		c := ix.candidates(w)
+		if c == nil {
+			return nil
+		}
+		if scan == nil {
+			scan = c
+		} else if scan = intersect(scan, c); len(scan) == 0 {
 			return nil
 		}
 	}
@@ -165,14 +203,8 @@ func (ix *Index) Search(query string, limit int, visible func(workflow.Item) boo
 		top[0] = h
 		down(top, 0)
 	}
-	if scan != nil {
-		for _, pos := range scan {
-			consider(pos)
-		}
-	} else {
-		for i := range ix.entries {
-			consider(int32(i))
-		}
+	for _, pos := range scan {
+		consider(pos)
 	}
 	slices.SortFunc(top, func(a, b hit) int {
 		if better(a, b) {
@@ -180,9 +212,9 @@ func (ix *Index) Search(query string, limit int, visible func(workflow.Item) boo
 		}
 		return 1
 	})
-	out := make([]workflow.Item, len(top))
+	out := make([]int32, len(top))
 	for i, h := range top {
-		out[i] = ix.entries[h.pos].item
+		out[i] = h.pos
 	}
 	return out
 }
