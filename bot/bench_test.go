@@ -34,14 +34,21 @@ func percentiles(b *testing.B, ds []time.Duration) {
 
 // BenchmarkAck measures how long the bot takes to ack envelopes while 200
 // people type slash commands, type into the item picker and click Request
-// on search results, all at once. Slack allows 3 s.
+// on search results, all at once. Slack allows 3 s. With think=0 every
+// person acts again the moment the last action was acked, which saturates
+// the machine (the emulator shares its two cores); with a think time the
+// load is what 200 busy people could offer.
 func BenchmarkAck(b *testing.B) {
-	const people = 200
+	for _, think := range []time.Duration{400 * time.Millisecond, 0} {
+		b.Run(fmt.Sprintf("users=200/think=%s", think), func(b *testing.B) { benchmarkAck(b, 200, think) })
+	}
+}
+
+func benchmarkAck(b *testing.B, people int, think time.Duration) {
 	w := newWorldWith(b, worldOptions{people: people})
 	general := w.emu.Channel("general").ID
 	type person struct {
 		id      string
-		form    *slackemu.View
 		results slackemu.Message
 	}
 	ps := make([]*person, people)
@@ -67,7 +74,7 @@ func BenchmarkAck(b *testing.B) {
 				errs <- err
 				return
 			}
-			if p.form, err = w.emu.WaitView(ctx, p.id, "Request access"); err != nil {
+			if _, err := w.emu.WaitView(ctx, p.id, "Request access"); err != nil {
 				errs <- err
 			}
 		})
@@ -82,9 +89,13 @@ func BenchmarkAck(b *testing.B) {
 	var next atomic.Int64
 	b.ResetTimer()
 	var wg sync.WaitGroup
-	for _, p := range ps {
+	for i, p := range ps {
 		wg.Go(func() {
 			ctx := context.Background()
+			if think > 0 {
+				// Spread the people over the think time.
+				pause(think * time.Duration(i) / time.Duration(people))
+			}
 			for {
 				i := next.Add(1) - 1
 				if i >= int64(b.N) {
@@ -95,19 +106,28 @@ func BenchmarkAck(b *testing.B) {
 				case 0:
 					_, err = w.emu.Slash(ctx, p.id, general, "/access", "list")
 				case 1:
-					_, err = w.emu.Suggest(ctx, p.id, p.form, "item", "prod")
+					_, err = w.emu.Suggest(ctx, p.id, w.emu.View(p.id), "item", "prod")
 				case 2:
-					_, err = w.emu.Click(ctx, p.id, p.results, "request_item")
+					// A click on Request opens a new form in place of the
+					// open one: wait for it, as a person would.
+					before := w.emu.View(p.id).ID
+					if _, err = w.emu.Click(ctx, p.id, p.results, "request_item"); err == nil {
+						wait, cancel := context.WithTimeout(ctx, 10*time.Second)
+						err = w.emu.Wait(wait, func() bool { v := w.emu.View(p.id); return v != nil && v.ID != before })
+						cancel()
+					}
 				}
 				if err != nil {
 					b.Error(err)
 					return
 				}
+				pause(think)
 			}
 		})
 	}
 	wg.Wait()
 	b.StopTimer()
+	elapsed := time.Since(start)
 	w.bot.Idle()
 	var ds []time.Duration
 	for _, a := range w.emu.Acks() {
@@ -115,7 +135,15 @@ func BenchmarkAck(b *testing.B) {
 			ds = append(ds, a.Latency)
 		}
 	}
+	b.ReportMetric(float64(len(ds))/elapsed.Seconds(), "envelopes/s")
 	percentiles(b, ds)
+}
+
+// pause waits for d of real time: a person thinking between actions.
+func pause(d time.Duration) {
+	if d > 0 {
+		<-time.After(d)
+	}
 }
 
 // BenchmarkSlashToViewsOpen measures from the slash command leaving the
