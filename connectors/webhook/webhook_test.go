@@ -59,7 +59,7 @@ type receiver struct {
 	lastHeader   http.Header
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	t.Helper()
 	r := &receiver{
 		secret:       secret,
@@ -143,7 +143,7 @@ func (r *receiver) has(entitlement, slackID string) bool {
 }
 
 // connector returns a connector for the server srv, with c's other fields.
-func connector(t *testing.T, srv *httptest.Server, c webhook.Config) *webhook.Connector {
+func connector(t testing.TB, srv *httptest.Server, c webhook.Config) *webhook.Connector {
 	t.Helper()
 	c.Name = "test"
 	c.URL = srv.URL
