@@ -639,6 +639,14 @@ func TestSelfApprovalAndStrangersRefused(t *testing.T) {
 	if !slices.Contains(refused, frank) {
 		t.Errorf("the refused click is not in the log: %v", refused)
 	}
+	// alice forges the Approve of bob's card for her own request.
+	if _, err := w.emu.ClickAs(w.ctx(), alice, card, "approve"); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	if got := w.load(r.ID); len(got.Stages[0].Approvals) != 0 {
+		t.Fatalf("alice approved her own request: %v", got.Stages[0].Approvals)
+	}
 	// A double click gives one decision.
 	w.click(bob, card, "approve")
 	if _, err := w.emu.ClickAs(w.ctx(), bob, card, "approve"); err != nil {
@@ -880,5 +888,44 @@ func TestUnknownPersonIsTold(t *testing.T) {
 	w.told(u.ID, "does not know you")
 	if errors.Is(nil, context.Canceled) {
 		t.Fatal("unreachable")
+	}
+}
+
+// panicky is an engine whose Approve panics, as a bug would.
+type panicky struct{ bot.Engine }
+
+func (panicky) Approve(context.Context, string, string) (workflow.Request, error) {
+	panic("approve exploded")
+}
+
+func TestPanicIsRecoveredWithAnApology(t *testing.T) {
+	w := newWorld(t)
+	alice, bob := w.id("alice"), w.id("bob")
+	r := w.request(alice, "wiki", why)
+	card := w.card(bob, r)
+	w.bot.SetEngine(panicky{w.engine})
+	w.click(bob, card, "approve")
+	w.told(bob, "Sorry, latch hit an internal error")
+	// The bot goes on working, and the click can be tried again.
+	w.bot.SetEngine(w.engine)
+	w.click(bob, card, "approve")
+	w.state(r.ID, workflow.RequestActive)
+}
+
+func TestSlackRateLimitsAndErrorsLoseNothing(t *testing.T) {
+	w := newWorld(t)
+	alice, carol := w.id("alice"), w.id("carol")
+	// The next DMs are refused: twice with 429 and Retry-After, then a
+	// burst of 5xx. The bot waits and retries; the notices arrive in order.
+	w.emu.FailNext("chat.postMessage", 2, 429, 100*time.Millisecond)
+	r := w.request(alice, "prod-db", why)
+	w.emu.FailNext("chat.postMessage", 2, 503, 0)
+	card := w.card(carol, r)
+	w.click(carol, card, "approve")
+	w.card(w.id("dave"), r)
+	w.told(alice, "Waiting for approval")
+	w.told(alice, "Asked <@"+w.id("dave")+">")
+	if got := w.emu.CallsTo("chat.postMessage"); !slices.ContainsFunc(got, func(c slackemu.Call) bool { return c.Status == 429 }) {
+		t.Error("no call was rate limited; the test tested nothing")
 	}
 }

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchhq/latch/bot/slackemu"
+)
+
+// serveFixture is the demo's configuration against an emulator.
+func serveFixture(t *testing.T) (*slackemu.Server, string) {
+	t.Helper()
+	emu := slackemu.Start(t)
+	d := &demo{emu: emu, dir: t.TempDir()}
+	if _, err := d.writeConfig(); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LATCH_SLACK_API_URL", emu.APIURL())
+	return emu, filepath.Join(d.dir, "latch.yaml")
+}
+
+func TestServeRefusesBadTokens(t *testing.T) {
+	emu, cfg := serveFixture(t)
+	tests := []struct {
+		name, bot, app string
+		want           string
+	}{
+		{"no bot token", "", emu.AppToken(), "SLACK_BOT_TOKEN"},
+		{"a user token as the bot token", "xoxp-1-2-3", emu.AppToken(), "does not start with xoxb-"},
+		{"bot token refused", "xoxb-not-this-one", emu.AppToken(), "Slack refused the bot token"},
+		{"no app token", emu.BotToken(), "", "SLACK_APP_TOKEN"},
+		{"app token refused", emu.BotToken(), "xapp-1-A-2-nope", "connections:write"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("SLACK_BOT_TOKEN", tt.bot)
+			t.Setenv("SLACK_APP_TOKEN", tt.app)
+			r := latch(t, "serve", "--config", cfg)
+			if r.code != exitFailure || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("serve = %+v, want exit 1 saying %q", r, tt.want)
+			}
+			for _, secret := range []string{emu.BotToken(), emu.AppToken(), "xoxb-not-this-one", "xapp-1-A-2-nope"} {
+				if strings.Contains(r.stderr+r.stdout, secret) {
+					t.Errorf("the output shows a token: %s", r.stderr)
+				}
+			}
+		})
+	}
+	emu.TakeProblems() // the refused tokens were meant to be refused
+}
+
+func TestServeRunsUntilStopped(t *testing.T) {
+	emu, cfg := serveFixture(t)
+	t.Setenv("SLACK_BOT_TOKEN", emu.BotToken())
+	t.Setenv("SLACK_APP_TOKEN", emu.AppToken())
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	var out, errOut bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"serve", "--config", cfg}, &out, &errOut) }()
+
+	wait, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := emu.WaitConnected(wait, 1); err != nil {
+		t.Fatalf("serve did not connect: %v", err)
+	}
+	alice := emu.User("alice").ID
+	if _, err := emu.Slash(wait, alice, emu.Channel("incidents").ID, "/access", "help"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := emu.WaitEphemeral(wait, alice, "/access list"); err != nil {
+		t.Fatalf("no help shown: %v", err)
+	}
+	stop() // as SIGTERM does
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("serve exited %d after the signal, want 0\n%s", code, errOut.String())
+		}
+	case <-wait.Done():
+		t.Fatal("serve did not stop")
+	}
+	for _, secret := range []string{emu.BotToken(), emu.AppToken()} {
+		if strings.Contains(errOut.String()+out.String(), secret) {
+			t.Error("the log shows a token")
+		}
+	}
+}
