@@ -391,7 +391,7 @@ func (w *world) dump(user string) string {
 
 // click clicks a button on the current version of a message and lets
 // latch act on it.
-func (w *world) click(user string, m slackemu.Message, action string) {
+func (w *world) click(user string, m slackemu.Surface, action string) {
 	w.t.Helper()
 	if _, err := w.emu.Click(w.ctx(), user, m, action); err != nil {
 		w.t.Fatalf("%s clicks %s: %v", user, action, err)
@@ -927,5 +927,73 @@ func TestSlackRateLimitsAndErrorsLoseNothing(t *testing.T) {
 	w.told(alice, "Asked <@"+w.id("dave")+">")
 	if got := w.emu.CallsTo("chat.postMessage"); !slices.ContainsFunc(got, func(c slackemu.Call) bool { return c.Status == 429 }) {
 		t.Error("no call was rate limited; the test tested nothing")
+	}
+}
+
+func TestListAndAppHome(t *testing.T) {
+	w := newWorld(t)
+	dave, alice, grace := w.id("dave"), w.id("alice"), w.id("grace")
+	active := w.request(dave, "logs", map[string]string{"justification": "error rates after the deploy"})
+	w.state(active.ID, workflow.RequestActive)
+	pending := w.request(dave, "wiki", why)
+	waiting := w.request(alice, "wiki", why)
+
+	// /access list: the active grant with Extend and Release, the pending
+	// request with Cancel.
+	if _, err := w.emu.Slash(w.ctx(), dave, w.emu.Channel("general").ID, "/access", "list"); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	list, err := w.emu.WaitEphemeral(w.ctx(), dave, "Your active access")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, action := range []string{"extend", "release", "cancel"} {
+		if !list.HasAction(action) {
+			t.Errorf("/access list has no %s button:\n%s", action, list.Render())
+		}
+	}
+	if !strings.Contains(list.Render(), "Production logs") || !strings.Contains(list.Render(), "Engineering wiki admin") {
+		t.Errorf("/access list:\n%s", list.Render())
+	}
+	// Cancel from the list.
+	w.click(dave, list, "cancel")
+	w.state(pending.ID, workflow.RequestCancelled)
+
+	// App Home: dave sees his access, and alice's request waiting for him
+	// (he is in engineering), with Approve and Deny.
+	if _, err := w.emu.OpenHome(w.ctx(), dave); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	home, err := w.emu.WaitHome(w.ctx(), dave, "Waiting for your approval")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := home.Render()
+	if !strings.Contains(text, "Production logs") || !home.HasAction("approve") || !home.HasAction("release") {
+		t.Fatalf("dave's home:\n%s", text)
+	}
+	if strings.Contains(text, "Active grants (admin)") {
+		t.Error("a non-admin sees the admin list")
+	}
+	// Approving from App Home works and the home is refreshed.
+	w.click(dave, home, "approve")
+	w.state(waiting.ID, workflow.RequestActive)
+	w.eventually("the home refreshed", func() bool {
+		h := w.emu.Home(dave)
+		return h != nil && strings.Contains(h.Render(), "Nothing waits for you")
+	})
+	// An admin sees the latest active grants.
+	if _, err := w.emu.OpenHome(w.ctx(), grace); err != nil {
+		t.Fatal(err)
+	}
+	w.settle()
+	admin, err := w.emu.WaitHome(w.ctx(), grace, "Active grants (admin)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(admin.Render(), "<@"+alice+">") || !strings.Contains(admin.Render(), "<@"+dave+">") {
+		t.Errorf("the admin's home does not list both grants:\n%s", admin.Render())
 	}
 }
