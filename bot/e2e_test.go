@@ -28,9 +28,10 @@ import (
 
 // target is the connector of these tests: it keeps who has what.
 type target struct {
-	mu     sync.Mutex
-	has    map[string]bool // "entitlement email"
-	grants int
+	mu          sync.Mutex
+	has         map[string]bool // "entitlement email"
+	grants      int
+	failRevokes bool
 }
 
 func (t *target) Grant(_ context.Context, a workflow.Access) (workflow.Granted, error) {
@@ -44,6 +45,9 @@ func (t *target) Grant(_ context.Context, a workflow.Access) (workflow.Granted, 
 func (t *target) Revoke(_ context.Context, a workflow.Access) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.failRevokes {
+		return errors.New("target unreachable")
+	}
 	delete(t.has, a.Entitlement+" "+a.User.Email)
 	return nil
 }
@@ -996,4 +1000,31 @@ func TestListAndAppHome(t *testing.T) {
 	if !strings.Contains(admin.Render(), "<@"+alice+">") || !strings.Contains(admin.Render(), "<@"+dave+">") {
 		t.Errorf("the admin's home does not list both grants:\n%s", admin.Render())
 	}
+}
+
+func TestRevokeFailureIsAnnounced(t *testing.T) {
+	w := newWorld(t)
+	dave := w.id("dave")
+	r := w.request(dave, "logs", map[string]string{"justification": "error rates after the deploy"})
+	w.state(r.ID, workflow.RequestActive)
+	w.target.mu.Lock()
+	w.target.failRevokes = true
+	w.target.mu.Unlock()
+	w.pass(time.Hour) // expired; every revoke fails, with back-off
+	// The retries back off up to 5 minutes; after six failures the grant
+	// is revoke_failed and announced.
+	for range 12 {
+		w.pass(5 * time.Minute)
+	}
+	if _, err := w.emu.WaitMessage(w.ctx(), w.emu.Channel("security").ID, "could not revoke"); err != nil {
+		t.Fatalf("the security channel was not told: %v (grant %+v)", err, w.load(r.ID).Grants)
+	}
+	w.target.mu.Lock()
+	w.target.failRevokes = false
+	w.target.mu.Unlock()
+	for range 4 {
+		w.pass(15 * time.Minute)
+	}
+	w.state(r.ID, workflow.RequestEnded)
+	w.told(dave, "expired and was revoked")
 }
