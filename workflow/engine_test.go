@@ -932,3 +932,43 @@ func TestRecordPost(t *testing.T) {
 		t.Errorf("log has no %s: %v", workflow.KindPosted, kinds)
 	}
 }
+
+// slowNotes holds each notice until released, and records whether its
+// context was still live when it was delivered.
+type slowNotes struct {
+	notes
+	release chan struct{}
+	live    []bool
+}
+
+func (n *slowNotes) Submitted(ctx context.Context, r workflow.Request) {
+	<-n.release
+	n.mu.Lock()
+	n.live = append(n.live, ctx.Err() == nil)
+	n.mu.Unlock()
+}
+
+func TestCloseDeliversQueuedNotices(t *testing.T) {
+	w := newWorld(t)
+	slow := &slowNotes{release: make(chan struct{})}
+	w.stop()
+	w.cfg.Notifier = slow
+	w.start()
+	for range 3 {
+		if _, err := w.eng.Submit(context.Background(), workflow.Submission{Item: "db-admin", Requester: "UALICE", Justification: "INC-4211"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := make(chan struct{})
+	go func() {
+		w.stop() // a shutdown with three notices queued
+		close(closed)
+	}()
+	close(slow.release)
+	<-closed
+	slow.mu.Lock()
+	defer slow.mu.Unlock()
+	if len(slow.live) != 3 || slices.Contains(slow.live, false) {
+		t.Errorf("notices delivered with a live context: %v, want three, all live", slow.live)
+	}
+}

@@ -3,6 +3,16 @@ package workflow
 import (
 	"context"
 	"maps"
+	"time"
+)
+
+// Notices are delivered with a bound of their own: NoticeTimeout for each,
+// and once the engine is closing, DrainTimeout for all that are still
+// queued. A notice is not dropped because the engine is shutting down; it
+// is dropped only if delivering it takes longer than that.
+const (
+	NoticeTimeout = 30 * time.Second
+	DrainTimeout  = 30 * time.Second
 )
 
 // outbox is the engine's Notifier: it queues each notice and hands them to
@@ -31,8 +41,12 @@ func (o *outbox) post(fn func(ctx context.Context)) {
 	}
 }
 
-// send delivers queued notices until none is left.
+// send delivers queued notices until none is left. The engine's context
+// ending (Close) does not cancel them: what was queued is still delivered,
+// within DrainTimeout.
 func (o *outbox) send(ctx context.Context) {
+	detached := context.WithoutCancel(ctx)
+	var drain context.Context
 	for {
 		o.e.mu.Lock()
 		if len(o.queue) == 0 {
@@ -44,7 +58,18 @@ func (o *outbox) send(ctx context.Context) {
 		o.queue[0] = nil
 		o.queue = o.queue[1:]
 		o.e.mu.Unlock()
-		fn(ctx)
+		parent := detached
+		if ctx.Err() != nil {
+			if drain == nil {
+				var cancel context.CancelFunc
+				drain, cancel = context.WithTimeout(detached, DrainTimeout)
+				defer cancel()
+			}
+			parent = drain
+		}
+		nctx, cancel := context.WithTimeout(parent, NoticeTimeout)
+		fn(nctx)
+		cancel()
 	}
 }
 
