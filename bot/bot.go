@@ -130,12 +130,15 @@ func (b *Bot) Run(ctx context.Context) error {
 	defer stop()
 	sockErr := make(chan error, 1)
 	go func() { sockErr <- b.socket.RunContext(sockCtx) }()
-	defer b.wg.Wait()
 	for {
 		select {
 		case <-ctx.Done():
+			b.wg.Wait()
+			stop()
+			<-sockErr
 			return nil
 		case err := <-sockErr:
+			b.wg.Wait()
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -156,7 +159,11 @@ func (b *Bot) dispatch(ctx context.Context, ev socketmode.Event) {
 	case socketmode.EventTypeConnecting, socketmode.EventTypeDisconnect, socketmode.EventTypeConnectionError:
 		b.connected.Store(false)
 		if ev.Type == socketmode.EventTypeConnectionError {
-			b.log.Warn().Any("detail", ev.Data).Msg("slack connection error; reconnecting")
+			if err, ok := ev.Data.(error); ok {
+				b.log.Warn().Err(err).Msg("slack connection error; reconnecting")
+			} else {
+				b.log.Warn().Msg("slack connection error; reconnecting")
+			}
 		}
 		return
 	case socketmode.EventTypeInvalidAuth:
@@ -171,20 +178,20 @@ func (b *Bot) dispatch(ctx context.Context, ev socketmode.Event) {
 	}
 	if !b.seen.add(ev.Request.EnvelopeID) {
 		// Slack sent it again because our ack did not reach it: ack again,
-		// do nothing twice.
+		// with the same answer (a form's inline errors), and do nothing
+		// twice.
 		b.log.Debug().Str("envelope", ev.Request.EnvelopeID).Int("retry", ev.Request.RetryAttempt).Msg("duplicate envelope acked")
-		b.ack(ev.Request, nil)
-		return
-	}
-	select {
-	case b.sem <- struct{}{}:
-	case <-ctx.Done():
+		b.ack(ev.Request, b.seen.answer(ev.Request.EnvelopeID))
 		return
 	}
 	b.idleMu.Lock()
 	b.inflight++
 	b.idleMu.Unlock()
+	// The handler waits for a worker on a goroutine of its own, so that a
+	// burst never stops Run from reading the socket (Slack's pings
+	// included).
 	b.wg.Go(func() {
+		b.sem <- struct{}{}
 		defer func() {
 			<-b.sem
 			b.idleMu.Lock()
@@ -242,6 +249,9 @@ func (b *Bot) handle(ctx context.Context, ev socketmode.Event) {
 	case slackevents.EventsAPIEvent:
 		after = b.onEvent(data)
 	}
+	if answer, ok := payload.(*slack.ViewSubmissionResponse); ok {
+		b.seen.remember(ev.Request.EnvelopeID, answer)
+	}
 	b.ack(ev.Request, payload)
 	acked = true
 	if after != nil {
@@ -278,16 +288,17 @@ func whoAndWhere(ev socketmode.Event) (user, channel string) {
 	return "", ""
 }
 
-// seenSet remembers the last n envelope ids.
+// seenSet remembers the last n envelope ids, and the answers given to the
+// form submissions among them.
 type seenSet struct {
 	mu    sync.Mutex
-	ids   map[string]struct{}
+	ids   map[string]*slack.ViewSubmissionResponse
 	order []string
 	next  int
 }
 
 func newSeenSet(n int) *seenSet {
-	return &seenSet{ids: make(map[string]struct{}, n), order: make([]string, n)}
+	return &seenSet{ids: make(map[string]*slack.ViewSubmissionResponse, n), order: make([]string, n)}
 }
 
 // add records id and reports whether it is new.
@@ -302,8 +313,28 @@ func (s *seenSet) add(id string) bool {
 	}
 	s.order[s.next] = id
 	s.next = (s.next + 1) % len(s.order)
-	s.ids[id] = struct{}{}
+	s.ids[id] = nil
 	return true
+}
+
+// remember keeps the answer given to a form submission.
+func (s *seenSet) remember(id string, answer *slack.ViewSubmissionResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.ids[id]; ok {
+		s.ids[id] = answer
+	}
+}
+
+// answer returns the answer given to an envelope, if it was a form's; nil
+// (no payload) otherwise.
+func (s *seenSet) answer(id string) any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.ids[id]; a != nil {
+		return a
+	}
+	return nil
 }
 
 // isAdmin reports whether a person administers latch.

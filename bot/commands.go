@@ -82,8 +82,8 @@ func (b *Bot) onSlash(cmd slack.SlashCommand) afterAck {
 				b.tell(ctx, user, channel, "latch does not know you yet, so it cannot show you the catalogue. Ask your security team to add you.")
 				return
 			}
-			items := b.index.Search(c.Words, maxListed+1, b.visibleTo(ctx, u))
-			b.ephemeral(ctx, user, channel, "Search results", SearchResults(c.Words, items))
+			items := b.index.Search(c.Words, maxOptions, b.visibleTo(ctx, u))
+			b.ephemeral(ctx, user, channel, "Search results", SearchResults(c.Words, items, len(items)))
 		}
 	case CommandList:
 		return func(ctx context.Context) {
@@ -93,7 +93,7 @@ func (b *Bot) onSlash(cmd slack.SlashCommand) afterAck {
 				b.tell(ctx, user, channel, "latch could not read your requests just now; try again in a minute.")
 				return
 			}
-			b.ephemeral(ctx, user, channel, "Your access", ListMessage(b.cfg.Catalogue, active, pending, b.cfg.Clock.Now()))
+			b.ephemeral(ctx, user, channel, "Your access", ListMessage(b.cfg.Catalogue, user, active, pending, b.cfg.Clock.Now()))
 		}
 	case CommandBreakGlass:
 		return func(ctx context.Context) {

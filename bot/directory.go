@@ -34,7 +34,14 @@ type Directory struct {
 	mu      sync.Mutex
 	ids     map[string]string // handle → user group id
 	members map[string]cached // by handle
+
+	// log, if set, is told about a group that could not be read.
+	log func(group string, err error)
 }
+
+// OnGroupError sets a function told about each Slack-sourced group that
+// could not be read while finding a person's groups.
+func (d *Directory) OnGroupError(fn func(group string, err error)) { d.log = fn }
 
 type cached struct {
 	members []string
@@ -52,7 +59,9 @@ func NewDirectory(base GroupCatalog, api *slack.Client, clock workflow.Clock, tt
 	return &Directory{GroupCatalog: base, api: api, clock: clock, ttl: ttl, members: map[string]cached{}}
 }
 
-// UserGroupMembers returns the Slack ids of a user group's members.
+// UserGroupMembers returns the Slack ids of a user group's members. When
+// Slack cannot be asked (a rate limit, an outage), the last members read
+// are used for up to staleFor, so that a blip does not stop requests.
 func (d *Directory) UserGroupMembers(ctx context.Context, handle string) ([]string, error) {
 	now := d.clock.Now()
 	d.mu.Lock()
@@ -61,18 +70,36 @@ func (d *Directory) UserGroupMembers(ctx context.Context, handle string) ([]stri
 	if ok && now.Sub(c.at) < d.ttl {
 		return slices.Clone(c.members), nil
 	}
+	members, err := d.readMembers(ctx, handle)
+	if err != nil {
+		if ok && now.Sub(c.at) < staleFor {
+			return slices.Clone(c.members), nil
+		}
+		return nil, err
+	}
+	d.mu.Lock()
+	d.members[handle] = cached{members: members, at: now}
+	d.mu.Unlock()
+	return slices.Clone(members), nil
+}
+
+// staleFor bounds how long members read before are used while Slack
+// cannot be asked.
+const staleFor = 15 * time.Minute
+
+func (d *Directory) readMembers(ctx context.Context, handle string) ([]string, error) {
 	id, err := d.groupID(ctx, handle)
 	if err != nil {
 		return nil, err
 	}
 	members, err := d.api.GetUserGroupMembersContext(ctx, id)
 	if err != nil {
+		d.mu.Lock()
+		delete(d.ids, handle) // the group may have been recreated
+		d.mu.Unlock()
 		return nil, fmt.Errorf("slack user group @%s: %w", handle, err)
 	}
-	d.mu.Lock()
-	d.members[handle] = cached{members: members, at: now}
-	d.mu.Unlock()
-	return slices.Clone(members), nil
+	return members, nil
 }
 
 // ErrNoUserGroup means Slack has no user group with a handle.
@@ -125,7 +152,12 @@ func (d *Directory) Groups(ctx context.Context, slackID string) ([]string, error
 		}
 		members, err := d.UserGroupMembers(ctx, g.Ref)
 		if err != nil {
-			return nil, err
+			// One group Slack cannot tell about must not make the person
+			// unknown: they count as outside it, which can only deny.
+			if d.log != nil {
+				d.log(name, err)
+			}
+			continue
 		}
 		if slices.Contains(members, slackID) {
 			groups = append(groups, name)

@@ -63,7 +63,7 @@ func (b *Bot) publishHome(ctx context.Context, user string) {
 			all = append(all, r)
 		}
 	}
-	view := HomeView(b.cfg.Catalogue, active, pending, toApprove, all, admin, b.cfg.Clock.Now())
+	view := HomeView(b.cfg.Catalogue, user, active, pending, toApprove, all, len(latest), admin, b.cfg.Clock.Now())
 	_ = b.retry(ctx, "views.publish", func() error {
 		_, err := b.api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: user, View: view})
 		return err

@@ -3,6 +3,7 @@ package bot
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/slack-go/slack"
@@ -172,7 +173,9 @@ func (b *Bot) click(cb slack.InteractionCallback, a *slack.BlockAction) afterAck
 				b.tell(ctx, user, channel, b.refusal("Review not recorded", err))
 				return
 			}
+			b.refreshAnnouncements(ctx, r.ID)
 			if cb.Message.Timestamp != "" && channel != "" {
+				// A reminder to review, which is not recorded on the request.
 				b.update(ctx, channel, cb.Message.Timestamp, "Break-glass reviewed", BreakGlassMessage(b.cfg.Catalogue, &r, true))
 			}
 		}
@@ -230,7 +233,7 @@ func (b *Bot) whyNot(r *workflow.Request, user string) string {
 		return "it is already " + strings.ReplaceAll(string(r.State), "_", " ") + "."
 	}
 	for _, i := range openStages(r) {
-		if strings.Contains(strings.Join(r.Stages[i].Approvals, " "), user) {
+		if slices.Contains(r.Stages[i].Approvals, user) {
 			return "you have approved it already."
 		}
 	}

@@ -83,11 +83,8 @@ func (b *Bot) Reminder(ctx context.Context, r workflow.Request, stage int) {
 		}
 		text := fmt.Sprintf("⏰ Reminder: %s still waits for your decision (%s for %s), submitted %s.",
 			mention(r.Requester), escape(line(itemName(b.cfg.Catalogue, r.Item))), workflow.FormatDuration(r.Duration), when(r.SubmittedAt))
-		if p, ok := r.Post(workflow.AudienceApprover, approver); ok {
-			_, _, _ = b.post(ctx, p.Channel, p.Ref, text, []slack.Block{section(text)})
-		} else {
-			_, _, _ = b.post(ctx, approver, "", text, []slack.Block{section(text)})
-		}
+		// A new message, not a reply under the card, so that it notifies.
+		_, _, _ = b.post(ctx, approver, "", stripMarkup(text), []slack.Block{section(text)})
 	}
 	b.refreshCards(ctx, r.ID)
 }
@@ -115,7 +112,9 @@ func (b *Bot) Granted(ctx context.Context, r workflow.Request, messages map[stri
 	}
 	now := b.cfg.Clock.Now()
 	text := fmt.Sprintf("Access to %s is active until %s", line(itemName(b.cfg.Catalogue, r.Item)), r.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC"))
-	b.threadBlocks(ctx, &r, r.Beneficiary, text, GrantedMessage(b.cfg.Catalogue, &r, texts, now))
+	for _, blocks := range GrantedMessage(b.cfg.Catalogue, &r, texts, now) {
+		b.threadBlocks(ctx, &r, r.Beneficiary, text, blocks)
+	}
 	if r.Requester != r.Beneficiary {
 		b.thread(ctx, &r, r.Requester, fmt.Sprintf("🔓 Access granted to %s until %s.", mention(r.Beneficiary), when(r.ExpiresAt)))
 	}
@@ -212,6 +211,17 @@ func (b *Bot) refreshCards(ctx context.Context, id string) {
 			return nil, "", false
 		}
 		return ApprovalCard(b.cfg.Catalogue, r, p.User), cardText(b.cfg.Catalogue, r), true
+	})
+}
+
+// refreshAnnouncements re-renders a break-glass grant's announcements,
+// so that once it is reviewed no copy offers the review any more.
+func (b *Bot) refreshAnnouncements(ctx context.Context, id string) {
+	b.refresh(ctx, id, func(r *workflow.Request, p workflow.Posted) ([]slack.Block, string, bool) {
+		if p.Audience != workflow.AudienceChannel || !r.BreakGlass {
+			return nil, "", false
+		}
+		return BreakGlassMessage(b.cfg.Catalogue, r, p.Channel == b.cfg.SecurityChannel), "Break-glass", true
 	})
 }
 

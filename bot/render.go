@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -83,11 +84,16 @@ func openStages(r *workflow.Request) []int {
 	return open
 }
 
-// mayDecide reports whether approver can still vote on r.
+// mayDecide reports whether approver can still vote on r, as the engine
+// decides it: the first open stage that has them as an approver takes
+// their vote, unless they have voted in an open stage before it.
 func mayDecide(r *workflow.Request, approver string) bool {
 	for _, i := range openStages(r) {
 		st := r.Stages[i]
-		if slices.Contains(st.Approvers, approver) && !slices.Contains(st.Approvals, approver) {
+		if slices.Contains(st.Approvals, approver) {
+			return false
+		}
+		if slices.Contains(st.Approvers, approver) {
 			return true
 		}
 	}
@@ -113,7 +119,7 @@ func stageOf(r *workflow.Request, approver string) int {
 // requestFields are the facts of a request an approver needs.
 func requestFields(cat *workflow.Catalogue, r *workflow.Request) []*slack.TextBlockObject {
 	field := func(name, value string) *slack.TextBlockObject {
-		return slack.NewTextBlockObject(slack.MarkdownType, clip("*"+name+"*\n"+value, maxFieldText), false, false)
+		return slack.NewTextBlockObject(slack.MarkdownType, clip("*"+name+"*\n"+value, maxFieldText), false, true)
 	}
 	fields := []*slack.TextBlockObject{
 		field("Requested by", mention(r.Requester)),
@@ -273,20 +279,57 @@ func StatusMessage(cat *workflow.Catalogue, r *workflow.Request, user string, no
 }
 
 // GrantedMessage renders the beneficiary's notice that access is active,
-// with what the connectors had for them alone.
-func GrantedMessage(cat *workflow.Catalogue, r *workflow.Request, messages []string, now time.Time) []slack.Block {
-	blocks := []slack.Block{
+// with what the connectors had for them alone, as one or more messages:
+// long connector output (a certificate, a kubeconfig) is split over
+// sections, never cut, and over further messages past Slack's block limit.
+func GrantedMessage(cat *workflow.Catalogue, r *workflow.Request, messages []string, now time.Time) [][]slack.Block {
+	first := []slack.Block{
 		section(fmt.Sprintf("🔓 *Access to %s is active* until %s (%s).", escape(line(itemName(cat, r.Item))), when(r.ExpiresAt), left(now, r.ExpiresAt))),
 	}
+	var parts []slack.Block
 	for _, m := range messages {
-		// Connector output can hold credentials: only this DM shows it.
-		blocks = append(blocks, section("```"+clip(escape(m), maxSectionText-8)+"```"))
+		for _, chunk := range escapedChunks(m, maxSectionText-8) {
+			// Connector output can hold credentials: only this DM shows it.
+			parts = append(parts, section("```"+chunk+"```"))
+		}
 	}
 	buttons := []slack.BlockElement{button("Release", actionRelease, r.ID, "danger")}
 	if !r.BreakGlass {
 		buttons = append([]slack.BlockElement{button("Extend", actionExtend, r.ID, "")}, buttons...)
 	}
-	return append(blocks, slack.NewActionBlock("granted", buttons...))
+	const room = maxMessageBlock - 2
+	n := min(len(parts), room)
+	out := [][]slack.Block{append(append(first, parts[:n]...), slack.NewActionBlock("granted", buttons...))}
+	for parts = parts[n:]; len(parts) > 0; parts = parts[min(len(parts), room):] {
+		out = append(out, parts[:min(len(parts), room)])
+	}
+	return out
+}
+
+// escapedChunks escapes s for mrkdwn and splits it into pieces of at most
+// n bytes, preferring to break after a newline.
+func escapedChunks(s string, n int) []string {
+	e := escape(s)
+	var out []string
+	for len(e) > n {
+		cut := strings.LastIndexByte(e[:n], '\n') + 1
+		if cut <= 0 {
+			cut = n
+			for cut > 0 && !utf8.RuneStart(e[cut]) {
+				cut--
+			}
+			// Do not cut an entity (&amp; &lt; &gt;) in half.
+			if i := strings.LastIndexByte(e[:cut], '&'); i >= 0 && i > cut-5 && !strings.Contains(e[i:cut], ";") {
+				cut = i
+			}
+		}
+		out = append(out, e[:cut])
+		e = e[cut:]
+	}
+	if e != "" {
+		out = append(out, e)
+	}
+	return out
 }
 
 // ExpiringMessage warns the beneficiary that access ends soon.
@@ -302,14 +345,14 @@ func ExpiringMessage(cat *workflow.Catalogue, r *workflow.Request, now time.Time
 }
 
 // SearchResults renders the ephemeral answer to /access <words>.
-func SearchResults(query string, items []workflow.Item) []slack.Block {
+func SearchResults(query string, items []workflow.Item, total int) []slack.Block {
 	if len(items) == 0 {
 		return []slack.Block{section(fmt.Sprintf("Nothing you can request matches “%s”. Try other words, or `/access` to browse.", escape(line(query))))}
 	}
-	blocks := []slack.Block{section(fmt.Sprintf("*%d result(s) for “%s”*", len(items), escape(line(query))))}
+	total = max(total, len(items))
+	blocks := []slack.Block{section(fmt.Sprintf("*%d result(s) for “%s”*", total, escape(line(query))))}
 	for i, it := range items {
 		if i == maxListed {
-			blocks = append(blocks, contextText(fmt.Sprintf("%d more; be more specific to see them.", len(items)-maxListed)))
 			break
 		}
 		text := "*" + escape(line(it.Name)) + "* (`" + escape(it.ID) + "`)"
@@ -319,18 +362,21 @@ func SearchResults(query string, items []workflow.Item) []slack.Block {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(text), nil,
 			slack.NewAccessory(button("Request", actionRequestItem, it.ID, "primary"))))
 	}
+	if more := total - min(len(items), maxListed); more > 0 {
+		blocks = append(blocks, contextText(fmt.Sprintf("%d more; be more specific to see them.", more)))
+	}
 	return blocks
 }
 
 // ListMessage renders /access list: the person's active grants and their
 // pending requests.
-func ListMessage(cat *workflow.Catalogue, active, pending []workflow.Request, now time.Time) []slack.Block {
+func ListMessage(cat *workflow.Catalogue, user string, active, pending []workflow.Request, now time.Time) []slack.Block {
 	if len(active) == 0 && len(pending) == 0 {
 		return []slack.Block{section("You have no active access and no pending requests. Use `/access` to request something.")}
 	}
 	var blocks []slack.Block
 	blocks = append(blocks, grantBlocks(cat, active, now, "*Your active access*")...)
-	blocks = append(blocks, pendingBlocks(cat, pending, "*Your pending requests*")...)
+	blocks = append(blocks, pendingBlocks(cat, user, pending, "*Your pending requests*")...)
 	return blocks
 }
 
@@ -355,7 +401,7 @@ func grantBlocks(cat *workflow.Catalogue, active []workflow.Request, now time.Ti
 	return blocks
 }
 
-func pendingBlocks(cat *workflow.Catalogue, pending []workflow.Request, title string) []slack.Block {
+func pendingBlocks(cat *workflow.Catalogue, user string, pending []workflow.Request, title string) []slack.Block {
 	if len(pending) == 0 {
 		return nil
 	}
@@ -365,22 +411,28 @@ func pendingBlocks(cat *workflow.Catalogue, pending []workflow.Request, title st
 			blocks = append(blocks, contextText(fmt.Sprintf("and %d more", len(pending)-maxListed)))
 			break
 		}
-		blocks = append(blocks, slack.NewSectionBlock(
-			mrkdwn(fmt.Sprintf("⏳ *%s* for %s\n%s", escape(line(itemName(cat, r.Item))), workflow.FormatDuration(r.Duration), approvalsText(&r))),
-			nil, slack.NewAccessory(button("Cancel request", actionCancel, r.ID, ""))))
+		text := mrkdwn(fmt.Sprintf("⏳ *%s* for %s\n%s", escape(line(itemName(cat, r.Item))), workflow.FormatDuration(r.Duration), approvalsText(&r)))
+		if r.Requester != user {
+			// Requested for them by someone else, who alone may cancel it.
+			text = mrkdwn(fmt.Sprintf("⏳ *%s* for %s, requested for you by %s\n%s", escape(line(itemName(cat, r.Item))),
+				workflow.FormatDuration(r.Duration), mention(r.Requester), approvalsText(&r)))
+			blocks = append(blocks, slack.NewSectionBlock(text, nil, nil))
+			continue
+		}
+		blocks = append(blocks, slack.NewSectionBlock(text, nil, slack.NewAccessory(button("Cancel request", actionCancel, r.ID, ""))))
 	}
 	return blocks
 }
 
 // HomeView renders App Home: the person's access, their pending requests,
 // what waits for their approval and, for admins, the latest active grants.
-func HomeView(cat *workflow.Catalogue, active, pending, toApprove, all []workflow.Request, admin bool, now time.Time) slack.HomeTabViewRequest {
+func HomeView(cat *workflow.Catalogue, user string, active, pending, toApprove, all []workflow.Request, allCount int, admin bool, now time.Time) slack.HomeTabViewRequest {
 	blocks := []slack.Block{header("Your access")}
 	if len(active) == 0 && len(pending) == 0 {
 		blocks = append(blocks, section("You have no active access and no pending requests. Type `/access` in any channel to request something."))
 	}
 	blocks = append(blocks, grantBlocks(cat, active, now, "*Active*")...)
-	blocks = append(blocks, pendingBlocks(cat, pending, "*Pending*")...)
+	blocks = append(blocks, pendingBlocks(cat, user, pending, "*Pending*")...)
 	blocks = append(blocks, slack.NewDividerBlock(), header("Waiting for your approval"))
 	if len(toApprove) == 0 {
 		blocks = append(blocks, section("Nothing waits for you."))
@@ -402,10 +454,12 @@ func HomeView(cat *workflow.Catalogue, active, pending, toApprove, all []workflo
 		}
 		for i, r := range all {
 			if i == 2*maxListed {
-				blocks = append(blocks, contextText(fmt.Sprintf("and %d more; see `latch grants`", len(all)-2*maxListed)))
 				break
 			}
 			blocks = append(blocks, section(fmt.Sprintf("%s has *%s* until %s", mention(r.Beneficiary), escape(line(itemName(cat, r.Item))), when(r.ExpiresAt))))
+		}
+		if more := allCount - min(len(all), 2*maxListed); more > 0 {
+			blocks = append(blocks, contextText(fmt.Sprintf("and %d more; see `latch grants --active`", more)))
 		}
 	}
 	return slack.HomeTabViewRequest{Type: slack.VTHomeTab, Blocks: slack.Blocks{BlockSet: blocks}}
@@ -422,8 +476,9 @@ const HelpText = "*/access* — request temporary access\n" +
 // BreakGlassMessage announces an emergency grant.
 func BreakGlassMessage(cat *workflow.Catalogue, r *workflow.Request, review bool) []slack.Block {
 	blocks := []slack.Block{
-		section(fmt.Sprintf("🚨 *Break-glass*: %s took *%s* for %s without approval.\n*Reason*: %s",
-			mention(r.Beneficiary), escape(line(itemName(cat, r.Item))), workflow.FormatDuration(r.Duration), escape(r.Justification))),
+		section(fmt.Sprintf("🚨 *Break-glass*: %s took *%s* for %s without approval.\n*Reason*\n>%s",
+			mention(r.Beneficiary), escape(line(itemName(cat, r.Item))), workflow.FormatDuration(r.Duration),
+			strings.ReplaceAll(escape(r.Justification), "\n", "\n>"))),
 		contextText("Request `" + r.ID + "` · targets " + targetsText(r.Targets)),
 	}
 	if review && !r.Reviewed {

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/slack-go/slack"
 
@@ -138,9 +140,9 @@ func TestGolden(t *testing.T) {
 		{"form_item", RequestForm(requestMeta{Channel: "C1", Item: "db-admin"}, fi)},
 		{"form_deny", DenyForm(cat, &pending)},
 		{"form_extend", ExtendForm(cat, &active, p, now)},
-		{"search", SearchResults("db", cat.Items())},
-		{"list", ListMessage(cat, []workflow.Request{active}, []workflow.Request{pending}, now)},
-		{"home", HomeView(cat, []workflow.Request{active}, nil, []workflow.Request{pending}, []workflow.Request{active}, true, now)},
+		{"search", SearchResults("db", cat.Items(), 14)},
+		{"list", ListMessage(cat, "UALICE", []workflow.Request{active}, []workflow.Request{pending}, now)},
+		{"home", HomeView(cat, "UALICE", []workflow.Request{active}, nil, []workflow.Request{pending}, []workflow.Request{active}, 1, true, now)},
 		{"breakglass", BreakGlassMessage(cat, &active, true)},
 	}
 	for _, tt := range tests {
@@ -179,6 +181,20 @@ func TestCardButtons(t *testing.T) {
 			t.Errorf("card for %s does not say %q", tt.approver, tt.says)
 		}
 	}
+	// In parallel stages, a vote in one open stage is the approver's vote:
+	// the engine refuses a second in a later stage, so no buttons.
+	par := pendingRequest()
+	par.Mode, par.Stage = workflow.Parallel, 0
+	par.Stages = []workflow.StageState{
+		{Name: "peers", Required: 2, Approvers: []string{"UEVE", "UCAROL"}, Approvals: []string{"UEVE"}},
+		{Name: "owners", Required: 1, Approvers: []string{"UEVE", "UDANA"}},
+	}
+	if got := blocksJSON(t, ApprovalCard(cat, &par, "UEVE")); strings.Contains(got, `"action_id":"approve"`) {
+		t.Error("an approver who voted in an earlier open stage is offered Approve again")
+	}
+	if got := blocksJSON(t, ApprovalCard(cat, &par, "UDANA")); !strings.Contains(got, `"action_id":"approve"`) {
+		t.Error("an approver of the second open stage has no Approve")
+	}
 	decided := activeRequest()
 	got := blocksJSON(t, ApprovalCard(cat, &decided, "UEVE"))
 	if strings.Contains(got, `"action_id":"approve"`) || !strings.Contains(got, "Approved") || !strings.Contains(got, "<@UEVE>") {
@@ -201,6 +217,41 @@ func TestUserTextIsHarmless(t *testing.T) {
 		}
 		if name == "card" && !strings.Contains(got, "&lt;!channel&gt;") {
 			t.Errorf("%s lost the escaped justification: %s", name, got)
+		}
+	}
+}
+
+func TestGrantedMessageKeepsLongCredentials(t *testing.T) {
+	cat := testCatalogue(t)
+	r := activeRequest()
+	cert := "ssh-ed25519-cert-v01@openssh.com " + strings.Repeat("AAAA&<>", 1000) + " grant\nline two"
+	var many []string
+	for i := range 60 {
+		many = append(many, fmt.Sprintf("message %d", i))
+	}
+	for name, messages := range map[string][]string{"long": {cert}, "many": many} {
+		msgs := GrantedMessage(cat, &r, messages, now)
+		var text strings.Builder
+		for i, blocks := range msgs {
+			if len(blocks) > maxMessageBlock {
+				t.Errorf("%s: message %d has %d blocks", name, i, len(blocks))
+			}
+			for _, b := range blocks {
+				if s, ok := b.(*slack.SectionBlock); ok && s.Text != nil {
+					if n := utf8.RuneCountInString(s.Text.Text); n > maxSectionText {
+						t.Errorf("%s: a section of %d characters", name, n)
+					}
+					text.WriteString(strings.TrimSuffix(strings.TrimPrefix(s.Text.Text, "```"), "```"))
+				}
+			}
+		}
+		for _, m := range messages {
+			if !strings.Contains(text.String(), escape(m)) {
+				t.Errorf("%s: the connector's message was cut or lost", name)
+			}
+		}
+		if !strings.Contains(blocksJSON(t, msgs[0]), `"action_id":"release"`) {
+			t.Errorf("%s: the first message has no Release button", name)
 		}
 	}
 }

@@ -9,8 +9,12 @@ import (
 	"github.com/slack-go/slack"
 )
 
-// apiAttempts bounds the tries of one Web API call.
-const apiAttempts = 5
+// apiAttempts bounds the tries of one Web API call, and maxRetryAfter
+// the wait before each when Slack rate limits.
+const (
+	apiAttempts   = 5
+	maxRetryAfter = 30 * time.Second
+)
 
 // retry calls fn until it succeeds, waiting as Slack asks on a 429 and
 // backing off on a server error; other errors are returned at once.
@@ -26,7 +30,7 @@ func (b *Bot) retry(ctx context.Context, method string, fn func() error) error {
 		var sc slack.StatusCodeError
 		switch {
 		case errors.As(err, &rl):
-			wait = max(rl.RetryAfter, 100*time.Millisecond)
+			wait = min(max(rl.RetryAfter, 100*time.Millisecond), maxRetryAfter)
 		case errors.As(err, &sc) && sc.Code >= 500:
 			wait = backoff
 			backoff *= 2

@@ -87,8 +87,9 @@ func (b *Bot) submitRequest(ctx context.Context, cb slack.InteractionCallback, v
 	if problem != "" {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{inputItem: problem}), nil
 	}
-	if !v.has(inputDuration) || !v.has(inputJustification) {
-		// The form was sent before it showed this item's questions.
+	if meta.Item != item || !v.has(inputDuration) || !v.has(inputJustification) {
+		// The form was sent before it showed this item's questions (or
+		// still shows another item's).
 		meta.Item = item
 		form := RequestForm(meta, fi)
 		return slack.NewUpdateViewSubmissionResponse(&form), nil

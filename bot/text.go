@@ -57,8 +57,11 @@ func plain(s string, n int) *slack.TextBlockObject {
 	return slack.NewTextBlockObject(slack.PlainTextType, clip(s, n), false, false)
 }
 
+// mrkdwn is a formatted text object. It is verbatim, so Slack does not
+// parse bare names, channels or @here in it: only the mentions latch
+// writes itself (<@U…>) become mentions.
 func mrkdwn(s string) *slack.TextBlockObject {
-	return slack.NewTextBlockObject(slack.MarkdownType, clip(s, maxSectionText), false, false)
+	return slack.NewTextBlockObject(slack.MarkdownType, clip(s, maxSectionText), false, true)
 }
 
 func section(s string) *slack.SectionBlock {
@@ -66,7 +69,7 @@ func section(s string) *slack.SectionBlock {
 }
 
 func contextText(s string) *slack.ContextBlock {
-	return slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, clip(s, maxContextText), false, false))
+	return slack.NewContextBlock("", slack.NewTextBlockObject(slack.MarkdownType, clip(s, maxContextText), false, true))
 }
 
 func header(s string) *slack.HeaderBlock {

@@ -109,7 +109,7 @@ func runDemo(ctx context.Context, out io.Writer, keep string) (err error) {
 	}
 	d.clock = workflow.NewFakeClock(time.Now().UTC().Truncate(time.Minute))
 	var logs bytes.Buffer
-	log := zerolog.New(&logs).Level(zerolog.WarnLevel).With().Timestamp().Logger()
+	log := zerolog.New(zerolog.SyncWriter(&logs)).Level(zerolog.WarnLevel).With().Timestamp().Logger()
 	svc, err := startService(ctx, cfg, serviceOptions{
 		BotToken: emu.BotToken(), AppToken: emu.AppToken(), APIURL: emu.APIURL(), Clock: d.clock, Log: log,
 	})

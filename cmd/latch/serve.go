@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -114,6 +115,9 @@ func slackTokens(cfg *config.Config) (botToken, appToken string, err error) {
 	return botToken, appToken, nil
 }
 
+// slackTimeout bounds one Web API call.
+const slackTimeout = 15 * time.Second
+
 // serviceOptions are what startService needs beyond the configuration.
 type serviceOptions struct {
 	BotToken, AppToken string
@@ -139,7 +143,9 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 	if o.Clock == nil {
 		o.Clock = workflow.RealClock{}
 	}
-	opts := []slack.Option{slack.OptionAppLevelToken(o.AppToken)}
+	// No Web API call may hang: one stuck connection would hold up every
+	// notice queued behind it.
+	opts := []slack.Option{slack.OptionAppLevelToken(o.AppToken), slack.OptionHTTPClient(&http.Client{Timeout: slackTimeout})}
 	if o.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(o.APIURL))
 	}
@@ -170,6 +176,9 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 		return nil, err
 	}
 	dir := bot.NewDirectory(base, api, o.Clock, time.Minute)
+	dir.OnGroupError(func(group string, err error) {
+		o.Log.Warn().Err(err).Str("group", group).Msg("directory group not read from Slack; its members count as outside it for now")
+	})
 	b, err := bot.New(bot.Config{
 		API: api, SocketOptions: o.SocketOptions, Requests: st, Catalogue: cfg.Catalogue, Policies: cfg.Policies,
 		Directory: dir, ConnectorTypes: types, Admins: cfg.Admin.Admins, SecurityChannel: cfg.Channels.Security,
