@@ -1019,6 +1019,7 @@ func TestRevokeFailureIsAnnounced(t *testing.T) {
 	if _, err := w.emu.WaitMessage(w.ctx(), w.emu.Channel("security").ID, "could not revoke"); err != nil {
 		t.Fatalf("the security channel was not told: %v (grant %+v)", err, w.load(r.ID).Grants)
 	}
+	w.told(dave, "could not take back your access")
 	w.target.mu.Lock()
 	w.target.failRevokes = false
 	w.target.mu.Unlock()

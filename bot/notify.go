@@ -149,8 +149,11 @@ func (b *Bot) Ended(ctx context.Context, r workflow.Request) {
 	b.refreshStatus(ctx, r.ID)
 }
 
-// RevokeFailed alerts the security channel.
+// RevokeFailed alerts the security channel, and tells the beneficiary in
+// the thread of their request.
 func (b *Bot) RevokeFailed(ctx context.Context, r workflow.Request, g workflow.Grant) {
+	b.thread(ctx, &r, r.Beneficiary, fmt.Sprintf("⚠️ latch could not take back your access to %s yet (%s); it keeps trying, and the security team is told.",
+		escape(line(itemName(b.cfg.Catalogue, r.Item))), escape(g.Target.Connector+":"+g.Target.Entitlement)))
 	if b.cfg.SecurityChannel == "" {
 		b.log.Error().Str("request", r.ID).Str("grant", g.ID).Msg("revoke failed and no security channel is configured")
 		return
