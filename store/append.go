@@ -219,6 +219,10 @@ func (s *Store) commit(batch []*appendReq) {
 	default:
 		s.headMu.Lock()
 		s.head = next
+		if s.changed != nil {
+			close(s.changed)
+			s.changed = nil
+		}
 		s.headMu.Unlock()
 		answer(batch, nil)
 	}

@@ -57,9 +57,10 @@ type Store struct {
 	closeMu sync.RWMutex // held for reading by calls, for writing by Close
 	closed  bool
 
-	headMu sync.RWMutex
-	head   head  // last committed event; written by the writer only
-	failed error // set when a commit's outcome is unknown; appends stop
+	headMu  sync.RWMutex
+	head    head          // last committed event; written by the writer only
+	failed  error         // set when a commit's outcome is unknown; appends stop
+	changed chan struct{} // closed and replaced at every commit; guarded by headMu
 
 	failCommit func() error // tests only: makes a commit fail
 }

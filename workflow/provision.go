@@ -67,3 +67,26 @@ func Permanent(err error) error {
 // IsPermanent reports whether err was marked permanent; any other error is
 // taken as transient.
 func IsPermanent(err error) bool { return errors.Is(err, ErrPermanent) }
+
+// Holding is access that a connector finds in its target: who holds which
+// entitlement, and the grant that made it when the connector can tell.
+type Holding struct {
+	Entitlement string
+	// Account is the target's own name for the holder: a role, a DN, a uid.
+	Account string
+	// Email is the holder's email address, when the target knows it.
+	Email string
+	// GrantID is the grant that made this access, for access a connector
+	// creates and marks as its own (an ephemeral database role); empty for
+	// access it cannot attribute (a member of a group).
+	GrantID string
+}
+
+// Lister is implemented by connectors that can list the access they
+// manage, so that it can be compared with the grants latch knows: access
+// latch granted that should be gone is revoked, and access latch never
+// granted in something it manages is reported.
+type Lister interface {
+	// List returns who holds each of the entitlements.
+	List(ctx context.Context, entitlements []string) ([]Holding, error)
+}
