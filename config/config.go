@@ -32,6 +32,8 @@ type Config struct {
 	Connectors []Connector
 	Catalogue  *workflow.Catalogue
 	Policies   map[string]*workflow.Policy
+	Audit      Audit
+	Reconcile  Reconcile
 }
 
 // Connector returns the connector with a name.
@@ -97,7 +99,8 @@ func build(ps *problems, raw map[string]any) *Config {
 		}
 	}
 
-	cfg := &Config{Slack: doc.Slack, Store: doc.Store, Log: doc.Log, Admin: doc.Admin, Channels: doc.Channels}
+	cfg := &Config{Slack: doc.Slack, Store: doc.Store, Log: doc.Log, Admin: doc.Admin, Channels: doc.Channels,
+		Audit: doc.Audit, Reconcile: doc.Reconcile}
 	cfg.Connectors = buildConnectors(ps, doc.Connectors)
 	var pp people
 	cfg.Directory, pp = buildDirectory(ps, doc.Directory, cfg.Connectors)
@@ -106,6 +109,8 @@ func build(ps *problems, raw map[string]any) *Config {
 	checkLog(ps, &cfg.Log)
 	checkAdmin(ps, &cfg.Admin, pp)
 	checkChannels(ps, cfg.Channels)
+	checkAudit(ps, &cfg.Audit)
+	checkReconcile(ps, &cfg.Reconcile, cfg.Connectors)
 
 	var reaches map[string]policyReach
 	cfg.Policies, reaches = buildPolicies(policyRefs{ps: ps, people: pp, dir: cfg.Directory, channels: cfg.Channels}, doc.Policies)

@@ -16,7 +16,7 @@ const EnvPrefix = "LATCH_"
 
 // otherEnv lists the variables with EnvPrefix that latch reads for other
 // purposes than overriding a key.
-var otherEnv = []string{"LATCH_CONFIG", envAdminToken, "LATCH_INTEGRATION"}
+var otherEnv = []string{"LATCH_CONFIG", envAdminToken, "LATCH_INTEGRATION", "LATCH_SERVER"}
 
 // EnvVar returns the environment variable that overrides a key.
 func EnvVar(key string) string {

@@ -18,6 +18,47 @@ type document struct {
 	Connectors []connectorDoc       `yaml:"connectors"`
 	Catalogue  catalogueDoc         `yaml:"catalogue"`
 	Policies   map[string]policyDoc `yaml:"policies"`
+	Audit      Audit                `yaml:"audit"`
+	Reconcile  Reconcile            `yaml:"reconcile"`
+}
+
+// Audit says where the audit log is streamed and how it is checkpointed.
+type Audit struct {
+	Sinks       []Sink      `yaml:"sinks"`
+	Checkpoints Checkpoints `yaml:"checkpoints"`
+}
+
+// Sink is a destination every committed event is delivered to, at least
+// once and in order.
+type Sink struct {
+	Name       string        `yaml:"name"`
+	Type       string        `yaml:"type"`        // "file" or "http"
+	Path       string        `yaml:"path"`        // file: the JSON lines file
+	URL        string        `yaml:"url"`         // http: the endpoint
+	SecretEnv  string        `yaml:"secret_env"`  // http: the HMAC signing secret
+	SecretFile string        `yaml:"secret_file"` //
+	Format     string        `yaml:"format"`      // "latch" or "ocsf"
+	Timeout    time.Duration `yaml:"timeout"`     // http: one delivery
+
+	Secret SecretRef `yaml:"-"`
+}
+
+// Checkpoints configure signed statements of the log's length and head.
+type Checkpoints struct {
+	SigningKeyFile string        `yaml:"signing_key_file"` // ed25519 private key (PEM); none turns checkpoints off
+	Every          time.Duration `yaml:"every"`
+	File           string        `yaml:"file"` // where checkpoints are appended, one JSON line each
+}
+
+// Reconcile configures the drift reconciler.
+type Reconcile struct {
+	// Every is how often connectors that can list what they manage are
+	// compared with the grants; zero turns the reconciler off.
+	Every time.Duration `yaml:"every"`
+	// RemoveUnmanaged names the connectors whose unmanaged access (in an
+	// entitlement latch manages, never granted by latch) is removed, not
+	// only reported.
+	RemoveUnmanaged []string `yaml:"remove_unmanaged"`
 }
 
 // Slack says how to reach Slack. The tokens themselves are never in the
@@ -191,6 +232,8 @@ const (
 	defaultExecTimeout    = 30 * time.Second
 	defaultWebhookTimeout = 10 * time.Second
 	defaultLDAPTimeout    = 5 * time.Second
+	defaultSinkTimeout    = 10 * time.Second
+	defaultCheckpointFreq = 15 * time.Minute
 	defaultPGTimeout      = 30 * time.Second
 	defaultLDAPCacheTTL   = time.Minute
 	defaultPGConnTimeout  = 5 * time.Second
