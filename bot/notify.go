@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"slices"
@@ -282,4 +283,14 @@ func (b *Bot) threadBlocks(ctx context.Context, r *workflow.Request, user, text 
 // stripMarkup makes a plain notification text from mrkdwn.
 func stripMarkup(s string) string {
 	return strings.NewReplacer("*", "", "`", "").Replace(s)
+}
+
+// Announce posts a notice of latch's own to the security channel: an audit
+// checkpoint, a drift finding. It fails if no security channel is set.
+func (b *Bot) Announce(ctx context.Context, title, text string) error {
+	if b.cfg.SecurityChannel == "" {
+		return errors.New("no security channel is configured")
+	}
+	_, _, err := b.post(ctx, b.cfg.SecurityChannel, "", title, []slack.Block{section(text)})
+	return err
 }
