@@ -62,6 +62,9 @@ type Config struct {
 	Log             zerolog.Logger
 	// Workers bounds the envelopes handled at once (default 64).
 	Workers int
+	// OnAck, if set, is told how long each envelope took from its arrival
+	// to its ack.
+	OnAck func(envelopeType string, d time.Duration)
 }
 
 // Bot is latch's Slack front end: it handles /access, the buttons and
@@ -190,6 +193,7 @@ func (b *Bot) dispatch(ctx context.Context, ev socketmode.Event) {
 	// The handler waits for a worker on a goroutine of its own, so that a
 	// burst never stops Run from reading the socket (Slack's pings
 	// included).
+	arrived := time.Now()
 	b.wg.Go(func() {
 		b.sem <- struct{}{}
 		defer func() {
@@ -200,7 +204,7 @@ func (b *Bot) dispatch(ctx context.Context, ev socketmode.Event) {
 			}
 			b.idleMu.Unlock()
 		}()
-		b.handle(ctx, ev)
+		b.handle(ctx, ev, arrived)
 	})
 }
 
@@ -220,7 +224,7 @@ type afterAck func(ctx context.Context)
 // handle acks one envelope, with a payload when the handler has one, and
 // then does the slow part of the work. A panic is logged with the envelope
 // type and the person gets an apology.
-func (b *Bot) handle(ctx context.Context, ev socketmode.Event) {
+func (b *Bot) handle(ctx context.Context, ev socketmode.Event, arrived time.Time) {
 	acked := false
 	user, channel := whoAndWhere(ev)
 	defer func() {
@@ -254,6 +258,9 @@ func (b *Bot) handle(ctx context.Context, ev socketmode.Event) {
 	}
 	b.ack(ev.Request, payload)
 	acked = true
+	if b.cfg.OnAck != nil {
+		b.cfg.OnAck(string(ev.Type), time.Since(arrived))
+	}
 	if after != nil {
 		// Work after the ack finishes even if latch is shutting down, but
 		// not forever.
