@@ -1,0 +1,124 @@
+package metrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/latchhq/latch/store"
+)
+
+// ErrNotReady is what Up's checks return while their condition is false.
+var ErrNotReady = errors.New("not ready")
+
+// A Check says whether one part of latch can do its work: nil if it can.
+// It must be cheap and return soon after ctx ends.
+type Check func(ctx context.Context) error
+
+// Up turns a condition, such as the bot's Connected, into a Check.
+func Up(up func() bool) Check {
+	return func(context.Context) error {
+		if !up() {
+			return ErrNotReady
+		}
+		return nil
+	}
+}
+
+// StoreOpen is a Check that the store still answers reads: it reads the
+// head event, which costs one read transaction.
+func StoreOpen(s *store.Store) Check {
+	return func(context.Context) error {
+		seq, _ := s.Head()
+		if _, _, err := s.Get(seq); err != nil {
+			return fmt.Errorf("read the store: %w", err)
+		}
+		return nil
+	}
+}
+
+// checkTimeout bounds one readiness probe.
+const checkTimeout = 2 * time.Second
+
+// Health answers liveness and readiness probes: /healthz while the process
+// is alive, /readyz when every check passes. Its methods are safe for
+// concurrent use.
+type Health struct {
+	mu     sync.RWMutex
+	names  []string
+	checks map[string]Check
+}
+
+// NewHealth returns a Health with no checks (always ready).
+func NewHealth() *Health {
+	return &Health{checks: make(map[string]Check)}
+}
+
+// Add registers a readiness check under a name, which a failing probe
+// reports; a check added again under the same name replaces the first.
+// Names should be short words such as store, slack or engine.
+func (h *Health) Add(name string, check Check) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.checks[name]; !ok {
+		h.names = append(h.names, name)
+	}
+	h.checks[name] = check
+}
+
+// Failing runs every check and returns the names of those that fail, in
+// the order they were added.
+func (h *Health) Failing(ctx context.Context) []string {
+	h.mu.RLock()
+	names := append([]string(nil), h.names...)
+	checks := make([]Check, len(names))
+	for i, n := range names {
+		checks[i] = h.checks[n]
+	}
+	h.mu.RUnlock()
+	var failing []string
+	for i, c := range checks {
+		if c(ctx) != nil {
+			failing = append(failing, names[i])
+		}
+	}
+	return failing
+}
+
+// Handler serves GET /healthz, 200 "ok" while the process is alive, and
+// GET /readyz, 200 "ready" when every check passes and 503 naming each
+// check that fails, one a line, otherwise. The body names checks only: a
+// check's error, which may say more than a probe should, is not shown.
+func (h *Health) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		plain(w, http.StatusOK, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
+		defer cancel()
+		failing := h.Failing(ctx)
+		if len(failing) == 0 {
+			plain(w, http.StatusOK, "ready\n")
+			return
+		}
+		var b strings.Builder
+		b.WriteString("not ready\n")
+		for _, name := range failing {
+			b.WriteString("failing: " + name + "\n")
+		}
+		plain(w, http.StatusServiceUnavailable, b.String())
+	})
+	return mux
+}
+
+func plain(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
