@@ -74,6 +74,7 @@ type Engine struct {
 	granted map[string]map[string]string // request id → connector messages not yet delivered
 	bgMu    sync.Mutex                   // serialises break-glass rate-limit checks
 	closed  bool
+	looping bool // Start's loop runs; guarded by mu
 }
 
 // NewEngine returns an engine; Start brings it up to date with the store.
@@ -143,12 +144,28 @@ func (e *Engine) Start() error {
 			e.kick(r.ID)
 		}
 	}
+	e.mu.Lock()
+	e.looping = true
+	e.mu.Unlock()
 	e.loop.Add(1)
 	go func() {
 		defer e.loop.Done()
+		defer func() {
+			e.mu.Lock()
+			e.looping = false
+			e.mu.Unlock()
+		}()
 		e.wheel.Run(e.ctx, e.cfg.Clock, e.fire)
 	}()
 	return nil
+}
+
+// Running reports whether the engine keeps its deadlines: started and not
+// closed.
+func (e *Engine) Running() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.looping && !e.closed
 }
 
 // endOverdue records the end of requests whose expiry passed while the
