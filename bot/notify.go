@@ -286,11 +286,13 @@ func stripMarkup(s string) string {
 }
 
 // Announce posts a notice of latch's own to the security channel: an audit
-// checkpoint, a drift finding. It fails if no security channel is set.
+// checkpoint, a drift finding. Its title is shown in bold and its text as
+// it is, escaped (it may come from a target system). It fails if no
+// security channel is set.
 func (b *Bot) Announce(ctx context.Context, title, text string) error {
 	if b.cfg.SecurityChannel == "" {
 		return errors.New("no security channel is configured")
 	}
-	_, _, err := b.post(ctx, b.cfg.SecurityChannel, "", title, []slack.Block{section(text)})
+	_, _, err := b.post(ctx, b.cfg.SecurityChannel, "", title, []slack.Block{section("*" + escape(line(title)) + "*\n" + escape(text))})
 	return err
 }

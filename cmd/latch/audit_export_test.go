@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/latchhq/latch/store"
 )
@@ -75,32 +74,6 @@ func TestAuditExportUsageErrors(t *testing.T) {
 		r := latch(t, append([]string{"audit", "export", "--db", path}, args...)...)
 		if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, args[0]) {
 			t.Errorf("export %v = %+v, want a usage error naming %s", args, r, args[0])
-		}
-	}
-}
-
-func TestParseWhen(t *testing.T) {
-	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		in   string
-		want time.Time
-	}{
-		{"", time.Time{}},
-		{"2026-11-01T09:30:00Z", time.Date(2026, 11, 1, 9, 30, 0, 0, time.UTC)},
-		{"2026-11-01T09:30:00+01:00", time.Date(2026, 11, 1, 8, 30, 0, 0, time.UTC)},
-		{"2026-11-01", time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
-		{"90m", now.Add(-90 * time.Minute)},
-		{"7d", now.Add(-7 * 24 * time.Hour)},
-	}
-	for _, tt := range tests {
-		got, err := parseWhen(tt.in, now)
-		if err != nil || !got.Equal(tt.want) {
-			t.Errorf("parseWhen(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
-		}
-	}
-	for _, bad := range []string{"last tuesday", "2026-11-01T09:30:00", "0s", "-5m"} {
-		if _, err := parseWhen(bad, now); err == nil {
-			t.Errorf("parseWhen accepted %q", bad)
 		}
 	}
 }

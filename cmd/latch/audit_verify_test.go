@@ -63,7 +63,7 @@ func TestAuditVerifyErrors(t *testing.T) {
 	}{
 		{"no --db", []string{"audit", "verify"}, exitUsage, "--db"},
 		{"missing file", []string{"audit", "verify", "--db", filepath.Join(t.TempDir(), "nope.db")}, exitFailure, "does not exist"},
-		{"held by a server", []string{"audit", "verify", "--db", held}, exitFailure, "another latch process"},
+		{"held by a server", []string{"audit", "verify", "--db", held}, exitFailure, inUseHint},
 		{"not a store", []string{"audit", "verify", "--db", "../../config.example.yaml"}, exitFailure, "check --db"},
 	}
 	for _, tt := range tests {

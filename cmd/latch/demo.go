@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
 	"errors"
@@ -206,6 +207,9 @@ func (d *demo) writeConfig() (*config.Config, error) {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(d.dir, "target.sh"), demoTarget, 0o755); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, "admin_token"), []byte(rand.Text()+rand.Text()+"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	cfg, err := config.Load(path)

@@ -1,17 +1,14 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"text/tabwriter"
 	"time"
 
-	"github.com/latchhq/latch/store"
+	"github.com/latchhq/latch/admin"
 	"github.com/latchhq/latch/workflow"
 	"github.com/spf13/cobra"
 )
@@ -26,6 +23,7 @@ func newGrantsCmd() *cobra.Command {
 	var (
 		db, user, format string
 		active           bool
+		srv              remote
 	)
 	cmd := &cobra.Command{
 		Use:   "grants",
@@ -42,25 +40,31 @@ which are marked as still giving access. --user keeps the grants of
 requests a person made or is the beneficiary of, by Slack id.
 
 The store is opened read-only, so this works while the server is
-stopped; while it runs, the file is locked and this fails within a
-second. The store must keep the requests projection, as the server's does.`,
+stopped; while it runs, the file is locked: ask the server instead with
+--server URL (or $LATCH_SERVER) and the admin token in $LATCH_ADMIN_TOKEN
+or --token-file. The store must keep the requests projection, as the
+server's does.`,
 		Example: `  latch grants --db /var/lib/latch/latch.db --active
-  latch grants --db latch.db --user U05ALICE01 --format json`,
+  latch grants --db latch.db --user U05ALICE01 --format json
+  LATCH_ADMIN_TOKEN=… latch grants --server http://127.0.0.1:8089 --active`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != formatTable && format != formatJSON {
 				return &usageError{fmt.Errorf("--format %q: use table or json", format)}
 			}
-			s, err := openReadOnly(db)
+			c, err := srv.client(given(cmd, "db")...)
 			if err != nil {
 				return err
 			}
-			defer s.Close()
-			requests, err := findRequests(cmd.Context(), s, user, active)
+			var rows []admin.GrantRow
+			if c != nil {
+				rows, err = c.Grants(cmd.Context(), user, active)
+			} else {
+				rows, err = localGrants(cmd.Context(), db, user, active)
+			}
 			if err != nil {
 				return err
 			}
-			rows := grantRows(requests, active, time.Now())
 			if len(rows) == 0 {
 				// JSON lines stay parseable: the note goes to stderr.
 				w := cmd.OutOrStdout()
@@ -80,141 +84,25 @@ second. The store must keep the requests projection, as the server's does.`,
 	cmd.Flags().BoolVar(&active, "active", false, "only grants that still give access")
 	cmd.Flags().StringVar(&user, "user", "", "only requests this Slack id made or is the beneficiary of")
 	cmd.Flags().StringVar(&format, "format", formatTable, "table or json (one object a line)")
+	remoteFlags(cmd, &srv)
 	return cmd
 }
 
-// errNoRequestsHint explains what to do about a store without the requests
-// projection.
-const errNoRequestsHint = "the server builds it from the log when it starts: start the server on this store once, stop it, and try again"
-
-// checkRequests makes sure the store keeps the requests projection: reads
-// of an empty index would otherwise pass for an empty store.
-func checkRequests(s *store.Store) error {
-	if _, _, err := s.Request(""); err != nil {
-		return requestsError(err)
-	}
-	return nil
-}
-
-// requestsError adds what to do to ErrNoRequests.
-func requestsError(err error) error {
-	if errors.Is(err, store.ErrNoRequests) {
-		return fmt.Errorf("%w: %s", err, errNoRequestsHint)
-	}
-	return err
-}
-
-// findRequests returns the requests whose grants to list, oldest first: a
-// person's, the open ones (which hold every grant that gives access), or
-// every request that was approved.
-func findRequests(ctx context.Context, s *store.Store, user string, active bool) ([]workflow.Request, error) {
-	if err := checkRequests(s); err != nil {
+// localGrants lists grants from the store file at db.
+func localGrants(ctx context.Context, db, user string, active bool) ([]admin.GrantRow, error) {
+	s, err := openReadOnly(db)
+	if err != nil {
 		return nil, err
 	}
-	var out []workflow.Request
-	add := func(r workflow.Request) error {
-		out = append(out, r)
-		return nil
-	}
-	var err error
-	switch {
-	case user != "":
-		err = s.RequestsOf(user, add)
-	case active:
-		err = s.OpenRequests(add)
-	default:
-		err = approvedRequests(ctx, s, add)
-	}
+	defer s.Close()
+	requests, err := admin.FindRequests(ctx, s, user, active)
 	if err != nil {
-		return nil, requestsError(err)
+		return nil, err
 	}
-	slices.SortStableFunc(out, func(a, b workflow.Request) int {
-		return cmp.Or(a.SubmittedAt.Compare(b.SubmittedAt), cmp.Compare(a.ID, b.ID))
-	})
-	return out, nil
+	return admin.GrantRows(requests, active, time.Now()), nil
 }
 
-// approvedRequests calls fn with every request that was approved, and so
-// has grants, in the order of approval. The store indexes requests by
-// person and by being open, not all of them, so the approvals are found in
-// the log.
-func approvedRequests(ctx context.Context, s *store.Store, fn func(workflow.Request) error) error {
-	var ids []string
-	if err := s.Scan(ctx, store.Filter{Kinds: []string{workflow.KindApproved}}, func(e *workflow.Event) error {
-		ids = append(ids, e.RequestID)
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, id := range ids {
-		r, ok, err := s.Request(id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return fmt.Errorf("request %s is in the log but not in the requests projection; start the latch server on the store once to bring it up to date", id)
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// grantRow is one grant as latch grants shows it; in JSON, one line.
-type grantRow struct {
-	Grant       string              `json:"grant_id"`
-	Request     string              `json:"request_id"`
-	Requester   string              `json:"requester"`
-	Beneficiary string              `json:"beneficiary"`
-	Item        string              `json:"item"`
-	Connector   string              `json:"connector"`
-	Entitlement string              `json:"entitlement"`
-	State       workflow.GrantState `json:"state"`
-	Access      bool                `json:"access"` // it still gives access
-	// RequestState and Outcome say where the grant's request stands and
-	// why it ended or is ending.
-	RequestState workflow.RequestState `json:"request_state"`
-	Outcome      string                `json:"outcome,omitempty"`
-	ExpiresAt    time.Time             `json:"expires_at,omitzero"`
-	EndedAt      time.Time             `json:"ended_at,omitzero"` // when its request ended
-	// LeftSeconds is the time left of an active grant, negative once
-	// overdue.
-	LeftSeconds *int64 `json:"left_seconds,omitempty"`
-	LastError   string `json:"last_error,omitempty"` // the connector's last failure
-}
-
-// givesAccess reports whether a grant in state s still gives access:
-// active, or not yet taken back.
-func givesAccess(s workflow.GrantState) bool {
-	return s == workflow.GrantActive || s == workflow.GrantRevoking || s == workflow.GrantRevokeFailed
-}
-
-// grantRows lists the grants of requests, only those that give access if
-// active is set, with the time left as of now.
-func grantRows(requests []workflow.Request, active bool, now time.Time) []grantRow {
-	var rows []grantRow
-	for _, r := range requests {
-		for _, g := range r.Grants {
-			if active && !givesAccess(g.State) {
-				continue
-			}
-			row := grantRow{
-				Grant: g.ID, Request: r.ID, Requester: r.Requester, Beneficiary: r.Beneficiary, Item: r.Item,
-				Connector: g.Target.Connector, Entitlement: g.Target.Entitlement, State: g.State,
-				Access: givesAccess(g.State), RequestState: r.State, Outcome: r.Outcome, ExpiresAt: r.ExpiresAt, EndedAt: r.EndedAt, LastError: g.LastError,
-			}
-			if g.State == workflow.GrantActive && r.State == workflow.RequestActive {
-				left := int64(r.ExpiresAt.Sub(now) / time.Second)
-				row.LeftSeconds = &left
-			}
-			rows = append(rows, row)
-		}
-	}
-	return rows
-}
-
-func writeGrantsJSON(w io.Writer, rows []grantRow) error {
+func writeGrantsJSON(w io.Writer, rows []admin.GrantRow) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	for _, row := range rows {
@@ -225,7 +113,7 @@ func writeGrantsJSON(w io.Writer, rows []grantRow) error {
 	return nil
 }
 
-func writeGrantsTable(w io.Writer, rows []grantRow) error {
+func writeGrantsTable(w io.Writer, rows []admin.GrantRow) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "GRANT\tREQUEST\tBENEFICIARY\tITEM\tTARGET\tSTATE\tEXPIRES\tLEFT")
 	for _, row := range rows {
@@ -241,7 +129,7 @@ func writeGrantsTable(w io.Writer, rows []grantRow) error {
 
 // stateText is a grant's state for people: whether a grant on its way out
 // still gives access, and why a revoked one ended.
-func stateText(row grantRow) string {
+func stateText(row admin.GrantRow) string {
 	switch {
 	case row.State == workflow.GrantRevoking || row.State == workflow.GrantRevokeFailed:
 		return string(row.State) + " (still gives access)"

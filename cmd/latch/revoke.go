@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/latchhq/latch/admin"
 	"github.com/latchhq/latch/config"
 	"github.com/latchhq/latch/connectors/exec"
 	"github.com/latchhq/latch/connectors/ldap"
@@ -24,10 +25,14 @@ import (
 )
 
 func newRevokeCmd() *cobra.Command {
-	var db, configPath, reason string
+	var (
+		db, configPath, reason string
+		wait                   time.Duration
+		srv                    remote
+	)
 	cmd := &cobra.Command{
 		Use:   "revoke GRANT_ID --reason R",
-		Short: "Revoke a grant while the server is stopped",
+		Short: "Revoke a grant, through the running server or with it stopped",
 		Long: `Takes back a grant, and every other grant of its request, while the latch
 server is stopped: it opens the store for writing, builds the connectors
 from the configuration, records the revocation in the audit log as
@@ -46,10 +51,18 @@ yet fails as the target being down would: the server retries it. What
 latch would have told people in Slack is printed on stderr.
 
 While the server runs, the store is locked and this fails within a
-second: revoke through the server instead. Connector commands run with
-this process's environment, so give it the variables the server's
-connectors pass on.`,
-		Example: `  latch revoke --config /etc/latch/latch.yaml 0195f3c4-7a1e-7c2b-9d1e-5a6b7c8d9e0f --reason "laptop stolen"`,
+second: revoke through the server instead, with --server URL (or
+$LATCH_SERVER) and the admin token in $LATCH_ADMIN_TOKEN or --token-file.
+The server records the revocation as "api" with the reason, runs the
+connectors, and this waits up to --wait for them: it prints the same
+outcome and exits 0 once the access is gone, 1 if a connector failed
+(the server keeps retrying) or did not answer in time, or if the server
+refused the revoke (saying why). No configuration is needed then.
+
+Without a server, connector commands run with this process's environment,
+so give it the variables the server's connectors pass on.`,
+		Example: `  latch revoke --config /etc/latch/latch.yaml 0195f3c4-7a1e-7c2b-9d1e-5a6b7c8d9e0f --reason "laptop stolen"
+  LATCH_ADMIN_TOKEN=… latch revoke --server http://127.0.0.1:8089 0195f3c4-7a1e-7c2b-9d1e-5a6b7c8d9e0f --reason "laptop stolen"`,
 		Args: func(_ *cobra.Command, args []string) error {
 			switch len(args) {
 			case 0:
@@ -62,6 +75,16 @@ connectors pass on.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if reason = strings.TrimSpace(reason); reason == "" {
 				return &usageError{errors.New("--reason is required: say why the access is taken back; it goes into the audit log")}
+			}
+			c, err := srv.client(given(cmd, "db", "config")...)
+			if err != nil {
+				return err
+			}
+			if c != nil {
+				if wait <= 0 || wait > admin.DefaultMaxWait {
+					return &usageError{fmt.Errorf("--wait %s: give a duration from 1s to %s", wait, admin.DefaultMaxWait)}
+				}
+				return revokeThrough(cmd.Context(), cmd.OutOrStdout(), c, strings.TrimSpace(args[0]), reason, wait)
 			}
 			cfg, err := loadConfig(cmd, configPath)
 			if err != nil {
@@ -76,16 +99,27 @@ connectors pass on.`,
 	cmd.Flags().StringVar(&db, "db", "", "the store file (default the configuration's store.path)")
 	configFlag(cmd, &configPath)
 	cmd.Flags().StringVar(&reason, "reason", "", "why the access is taken back (required; recorded in the audit log)")
+	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "with --server: how long to wait for the connectors")
+	remoteFlags(cmd, &srv)
 	return cmd
 }
 
-// Errors of latch revoke.
-var (
-	// errUnknownGrant means no grant and no request has the id given.
-	errUnknownGrant = errors.New("no grant or request has this id")
-	// errNotRevocable means the request holds no access to take back.
-	errNotRevocable = errors.New("nothing to revoke")
-)
+// revokeThrough revokes the request holding id through a running server's
+// admin API, and reports the outcome on out as a local revoke does.
+func revokeThrough(ctx context.Context, out io.Writer, c *admin.Client, id, reason string, wait time.Duration) error {
+	res, err := c.Revoke(ctx, id, reason, wait)
+	if err != nil {
+		return err
+	}
+	r := res.Request
+	if !res.Settled && r.EndedAt.IsZero() {
+		printGrants(out, &r)
+		fmt.Fprintf(out, "revoke not finished after %s: request %s (%s for %s) is %s; the server goes on with it: follow it with latch grants --server\n",
+			wait, r.ID, r.Item, r.Beneficiary, r.State)
+		return &exitError{exitFailure}
+	}
+	return printOutcome(out, &r, "the server keeps retrying it")
+}
 
 // buildConnectors builds a provisioner for every configured connector.
 func buildConnectors(cfg *config.Config) (map[string]workflow.Provisioner, error) {
@@ -176,54 +210,6 @@ func cliActor() string {
 	return "cli:" + name
 }
 
-// errStop ends a walk over requests early.
-var errStop = errors.New("stop")
-
-// findRequest returns the request that holds the grant id, or the request
-// with that id.
-func findRequest(ctx context.Context, s *store.Store, id string) (workflow.Request, error) {
-	r, ok, err := s.Request(id)
-	if err != nil || ok {
-		return r, requestsError(err)
-	}
-	var found bool
-	holds := func(o workflow.Request) error {
-		if _, ok := o.Grant(id); ok {
-			r, found = o, true
-			return errStop
-		}
-		return nil
-	}
-	// A grant that still gives access is in an open request; look there
-	// before going through the log.
-	for _, walk := range []func() error{
-		func() error { return s.OpenRequests(holds) },
-		func() error { return approvedRequests(ctx, s, holds) },
-	} {
-		if err := walk(); err != nil && !errors.Is(err, errStop) {
-			return r, requestsError(err)
-		}
-		if found {
-			return r, nil
-		}
-	}
-	return r, fmt.Errorf("%w: %s; list them with latch grants --active", errUnknownGrant, id)
-}
-
-// revokable says why r holds no access to revoke, or nil; what names the
-// grant or request asked for.
-func revokable(r *workflow.Request, what string) error {
-	switch {
-	case r.State == workflow.RequestPending:
-		return fmt.Errorf("%w: %s is pending, so nothing is granted yet; deny it in Slack instead", errNotRevocable, what)
-	case r.State == workflow.RequestFailed && !r.EndedAt.IsZero(), r.State == workflow.RequestEnded:
-		return fmt.Errorf("%w: %s has ended (%s); its access is gone already", errNotRevocable, what, r.Outcome)
-	case r.State.Closed() && len(r.Grants) == 0:
-		return fmt.Errorf("%w: %s was %s, so nothing was granted", errNotRevocable, what, r.State)
-	}
-	return nil
-}
-
 // revoke revokes the request holding id in the store at db, with an engine
 // of its own, and reports the outcome on out.
 func revoke(ctx context.Context, out, errOut io.Writer, cfg *config.Config, db, id, reason string) error {
@@ -236,15 +222,12 @@ func revoke(ctx context.Context, out, errOut io.Writer, cfg *config.Config, db, 
 		return err
 	}
 	defer s.Close()
-	r, err := findRequest(ctx, s, id)
+	r, err := admin.FindRequest(ctx, s, id)
 	if err != nil {
 		return err
 	}
-	what := "request " + r.ID
-	if id != r.ID {
-		what = "grant " + id + " of request " + r.ID
-	}
-	if err := revokable(&r, what); err != nil {
+	what := admin.Describe(&r, id)
+	if err := admin.Revokable(&r, what); err != nil {
 		return err
 	}
 	if err := checkConnectors(&r, connectors); err != nil {
@@ -312,6 +295,25 @@ func reportOutcome(out io.Writer, s *store.Store, id string) error {
 	if err != nil {
 		return err
 	}
+	return printOutcome(out, &r, "the server keeps retrying it when it starts")
+}
+
+// printOutcome prints where a revoked request and its grants stand, and
+// fails unless every grant has ended; retrying says what happens to a
+// revoke that failed.
+func printOutcome(out io.Writer, r *workflow.Request, retrying string) error {
+	printGrants(out, r)
+	if !r.EndedAt.IsZero() {
+		fmt.Fprintf(out, "revoked: request %s (%s for %s), outcome %s\n", r.ID, r.Item, r.Beneficiary, r.Outcome)
+		return nil
+	}
+	fmt.Fprintf(out, "revoke failed: request %s (%s for %s) is %s; %s\n", r.ID, r.Item, r.Beneficiary, r.State, retrying)
+	return &exitError{exitFailure}
+}
+
+// printGrants prints where each grant of r stands, with the connector's
+// last error for those not revoked.
+func printGrants(out io.Writer, r *workflow.Request) {
 	for _, g := range r.Grants {
 		line := fmt.Sprintf("grant %s (%s/%s): %s", g.ID, g.Target.Connector, g.Target.Entitlement, g.State)
 		if !g.State.Ended() && g.LastError != "" {
@@ -319,12 +321,6 @@ func reportOutcome(out io.Writer, s *store.Store, id string) error {
 		}
 		fmt.Fprintln(out, line)
 	}
-	if !r.EndedAt.IsZero() {
-		fmt.Fprintf(out, "revoked: request %s (%s for %s), outcome %s\n", r.ID, r.Item, r.Beneficiary, r.Outcome)
-		return nil
-	}
-	fmt.Fprintf(out, "revoke failed: request %s (%s for %s) is %s; the server keeps retrying it when it starts\n", r.ID, r.Item, r.Beneficiary, r.State)
-	return &exitError{exitFailure}
 }
 
 // wait waits for the engine to finish its work, or for ctx to end.

@@ -4,13 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/latchhq/latch/admin"
 	"github.com/latchhq/latch/config"
 	"github.com/latchhq/latch/connectors/exec"
 	"github.com/latchhq/latch/connectors/postgres"
@@ -136,9 +140,9 @@ func TestRevokeNothingDone(t *testing.T) {
 		id      string
 		wantErr string
 	}{
-		{"unknown id", "0195f3c4-7a1e-7c2b-9d1e-5a6b7c8d9e0f", errUnknownGrant.Error()},
-		{"released grant", f.grant(t, "released"), errNotRevocable.Error()},
-		{"pending request", f.requests["pending"].ID, errNotRevocable.Error()},
+		{"unknown id", "0195f3c4-7a1e-7c2b-9d1e-5a6b7c8d9e0f", admin.ErrUnknownGrant.Error()},
+		{"released grant", f.grant(t, "released"), admin.ErrNotRevocable.Error()},
+		{"pending request", f.requests["pending"].ID, admin.ErrNotRevocable.Error()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -258,5 +262,175 @@ func TestBuildConnectorsWebhook(t *testing.T) {
 	}
 	if _, ok := got["billing"].(*webhook.Connector); !ok {
 		t.Errorf("billing is a %T, want a webhook connector", got["billing"])
+	}
+}
+
+// serveEngine runs a server on the fixture's store: its engine (with the
+// configured connectors, counting admins among its admins) and its admin
+// API. It returns the API's URL, the store and the engine.
+func serveEngine(t *testing.T, f *fixture, admins ...string) (string, *store.Store, *workflow.Engine) {
+	t.Helper()
+	cfg, connectors := f.load(t)
+	connectors["warehouse"] = fakeWarehouse{}
+	s, err := store.Open(f.db, store.Options{Projections: []store.Projection{store.Requests{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := workflow.NewEngine(workflow.Config{Store: s, Catalogue: cfg.Catalogue, Policies: cfg.Policies,
+		Directory: cfg.Directory, Connectors: connectors, Notifier: &printNotifier{w: io.Discard}, Clock: workflow.RealClock{},
+		Admins: admins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serveStore(t, s, eng)
+	if err := eng.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eng.Close) // before the store closes
+	return url, s, eng
+}
+
+// revokedLines is what a revoke prints once a one-grant request is gone.
+func revokedLines(r workflow.Request) string {
+	return fmt.Sprintf("grant %s (%s/%s): revoked\nrevoked: request %s (%s for %s), outcome revoked\n",
+		r.Grants[0].ID, r.Grants[0].Target.Connector, r.Grants[0].Target.Entitlement, r.ID, r.Item, r.Beneficiary)
+}
+
+func TestRevokeServer(t *testing.T) {
+	f := newFixture(t)
+	url, s, eng := serveEngine(t, f, "U0SAM00003", admin.Actor)
+	active := f.requests["active"]
+	r := latch(t, "revoke", "--server", url, f.grant(t, "active"), "--reason", "laptop stolen")
+	if want := revokedLines(active); r.code != exitOK || r.stdout != want || r.stderr != "" {
+		t.Errorf("revoke through the server = %+v, want exit 0 and\n%s", r, want)
+	}
+	eng.Wait()
+	// Bob's writers access is gone; so is Alice's overdue readers access,
+	// which the server caught up with as it started.
+	if got, want := f.access(t), []string{"stuck|alice@example.com"}; !slices.Equal(got, want) {
+		t.Errorf("access after revoke = %v, want %v", got, want)
+	}
+	got, _, err := s.Request(active.ID)
+	if err != nil || got.State != workflow.RequestEnded || got.Reason != "laptop stolen" {
+		t.Errorf("revoked request: %+v, %v", got, err)
+	}
+	var by []string
+	if err := s.Scan(context.Background(), store.Filter{Kinds: []string{workflow.KindEnding}}, func(e *workflow.Event) error {
+		if e.RequestID == active.ID {
+			by = append(by, e.Actor)
+		}
+		return nil
+	}); err != nil || !slices.Equal(by, []string{admin.Actor}) {
+		t.Errorf("ending events by %v (%v), want one by %s", by, err, admin.Actor)
+	}
+
+	// A local revoke prints the same outcome.
+	g := newFixture(t)
+	local := latch(t, "revoke", "--config", g.config, g.grant(t, "active"), "--reason", "laptop stolen")
+	if local.code != exitOK || !strings.HasSuffix(local.stdout, revokedLines(g.requests["active"])) {
+		t.Errorf("local revoke = %+v, want it to end with\n%s", local, revokedLines(g.requests["active"]))
+	}
+}
+
+func TestRevokeServerFailingConnector(t *testing.T) {
+	f := newFixture(t)
+	url, s, eng := serveEngine(t, f, "U0SAM00003", admin.Actor)
+	sub, err := eng.Submit(context.Background(), workflow.Submission{Item: "stuck", Requester: "U0BOB00002", Duration: time.Hour, Justification: "maintenance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Wait()
+	sub, _, _ = s.Request(sub.ID)
+	if sub.State != workflow.RequestActive {
+		t.Fatalf("Bob's stuck request is %s, want active", sub.State)
+	}
+	r := latch(t, "revoke", "--server", url, sub.Grants[0].ID, "--reason", "left the team")
+	now, _, err := s.Request(sub.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := now.Grants[0]
+	want := fmt.Sprintf("grant %s (files/stuck): revoking: %s\nrevoke failed: request %s (stuck for U0BOB00002) is revoking; the server keeps retrying it\n", g.ID, g.LastError, sub.ID)
+	if r.code != exitFailure || r.stdout != want || g.LastError == "" {
+		t.Errorf("revoke against a failing target = %+v, want exit 1 and\n%s", r, want)
+	}
+	if !slices.Contains(f.access(t), "stuck|bob@example.com") {
+		t.Errorf("access %v: Bob's stuck grant is gone, though its revoke failed", f.access(t))
+	}
+}
+
+// TestRevokeServerRefused checks that what a local revoke refuses, the
+// server refuses with the same words and exit code.
+func TestRevokeServerRefused(t *testing.T) {
+	f := newFixture(t)
+	ids := []string{"0195f3c4-7a1e-7c2b-9d1e-5a6b7c8d9e0f", f.grant(t, "released"), f.requests["pending"].ID}
+	local := make([]result, len(ids))
+	for i, id := range ids {
+		local[i] = latch(t, "revoke", "--config", f.config, id, "--reason", "audit finding")
+	}
+	url, s, _ := serveEngine(t, f, "U0SAM00003", admin.Actor)
+	before, _ := s.Head()
+	for i, id := range ids {
+		got := latch(t, "revoke", "--server", url, id, "--reason", "audit finding")
+		if got != local[i] || got.code != exitFailure || !strings.Contains(got.stderr, id) {
+			t.Errorf("revoke %s through the server = %+v, want %+v as locally", id, got, local[i])
+		}
+	}
+	// The server is already revoking the stuck grant: it says so.
+	r := latch(t, "revoke", "--server", url, f.grant(t, "stuck"), "--reason", "audit finding")
+	if r.code != exitFailure || r.stdout != "" || !strings.Contains(r.stderr, "revoking") {
+		t.Errorf("revoke of a grant being revoked = %+v, want exit 1 saying it is revoking", r)
+	}
+	if after, _ := s.Head(); after != before {
+		// The engine's own catch-up appends, but nothing of ours.
+		var ours int
+		s.Scan(context.Background(), store.Filter{From: before + 1}, func(e *workflow.Event) error {
+			if e.Actor == admin.Actor {
+				ours++
+			}
+			return nil
+		})
+		if ours != 0 {
+			t.Errorf("%d events by %s after refused revokes", ours, admin.Actor)
+		}
+	}
+}
+
+// TestRevokeServerRefusedByEngine runs a server whose engine does not let
+// the API revoke: the engine's reason is printed and the exit code is 1.
+func TestRevokeServerRefusedByEngine(t *testing.T) {
+	f := newFixture(t)
+	url, s, _ := serveEngine(t, f, "U0SAM00003")
+	r := latch(t, "revoke", "--server", url, f.grant(t, "active"), "--reason", "audit finding")
+	if want := "latch: only an admin or an approver of this request may revoke it\n"; r.code != exitFailure || r.stdout != "" || r.stderr != want {
+		t.Errorf("refused revoke = %+v, want exit 1 and %q", r, want)
+	}
+	if got, _, _ := s.Request(f.requests["active"].ID); got.State != workflow.RequestActive {
+		t.Errorf("request is %s after a refused revoke, want active", got.State)
+	}
+}
+
+func TestRevokeServerUsage(t *testing.T) {
+	f := newFixture(t)
+	id := f.grant(t, "active")
+	url, _, _ := serveEngine(t, f, admin.Actor)
+	tests := []struct {
+		name     string
+		args     []string
+		wantFlag string
+	}{
+		{"with --config", []string{"--server", url, "--config", f.config, id, "--reason", "r"}, "--config"},
+		{"with --db", []string{"--server", url, "--db", f.db, id, "--reason", "r"}, "--db"},
+		{"no reason", []string{"--server", url, id}, "--reason"},
+		{"no wait", []string{"--server", url, id, "--reason", "r", "--wait", "0s"}, "--wait"},
+		{"a long wait", []string{"--server", url, id, "--reason", "r", "--wait", "1h"}, "--wait"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := latch(t, append([]string{"revoke"}, tt.args...)...)
+			if r.code != exitUsage || r.stdout != "" || !strings.Contains(r.stderr, tt.wantFlag) {
+				t.Errorf("got %+v, want a usage error about %s", r, tt.wantFlag)
+			}
+		})
 	}
 }

@@ -5,19 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 	"github.com/slack-go/slack"
 	"github.com/slack-go/slack/socketmode"
 	"github.com/spf13/cobra"
 
+	"github.com/latchhq/latch/admin"
 	"github.com/latchhq/latch/bot"
 	"github.com/latchhq/latch/config"
 	"github.com/latchhq/latch/connectors/ldap"
+	"github.com/latchhq/latch/metrics"
 	"github.com/latchhq/latch/store"
 	"github.com/latchhq/latch/workflow"
 )
@@ -131,10 +139,22 @@ type serviceOptions struct {
 
 // service is latch running: the store, the engine and the bot.
 type service struct {
+	cfg    *config.Config
+	log    zerolog.Logger
+	clock  workflow.Clock
 	store  *store.Store
 	engine *workflow.Engine
 	bot    *bot.Bot
 	api    *slack.Client
+
+	registry   *prometheus.Registry
+	metrics    *metrics.Metrics
+	health     *metrics.Health
+	connectors map[string]workflow.Provisioner // unwrapped
+
+	http           *http.Server
+	stopBackground context.CancelFunc
+	wg             sync.WaitGroup
 }
 
 // startService checks the Slack tokens, opens the store and starts the
@@ -143,9 +163,13 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 	if o.Clock == nil {
 		o.Clock = workflow.RealClock{}
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := metrics.New(reg)
 	// No Web API call may hang: one stuck connection would hold up every
 	// notice queued behind it.
-	opts := []slack.Option{slack.OptionAppLevelToken(o.AppToken), slack.OptionHTTPClient(&http.Client{Timeout: slackTimeout})}
+	opts := []slack.Option{slack.OptionAppLevelToken(o.AppToken),
+		slack.OptionHTTPClient(&http.Client{Timeout: slackTimeout, Transport: m.RoundTripper(http.DefaultTransport)})}
 	if o.APIURL != "" {
 		opts = append(opts, slack.OptionAPIURL(o.APIURL))
 	}
@@ -175,6 +199,13 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 		st.Close()
 		return nil, err
 	}
+	// Timed and counted; wrapped after ldapDirectory, which needs the
+	// LDAP connector itself. The reconciler gets them unwrapped, to reach
+	// the ways of removing access some connectors have beyond revoking.
+	raw := maps.Clone(connectors)
+	for name, p := range connectors {
+		connectors[name] = m.Provisioner(name, p)
+	}
 	dir := bot.NewDirectory(base, api, o.Clock, time.Minute)
 	dir.OnGroupError(func(group string, err error) {
 		o.Log.Warn().Err(err).Str("group", group).Msg("directory group not read from Slack; its members count as outside it for now")
@@ -182,7 +213,7 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 	b, err := bot.New(bot.Config{
 		API: api, SocketOptions: o.SocketOptions, Requests: st, Catalogue: cfg.Catalogue, Policies: cfg.Policies,
 		Directory: dir, ConnectorTypes: types, Admins: cfg.Admin.Admins, SecurityChannel: cfg.Channels.Security,
-		Clock: o.Clock, Log: o.Log,
+		Clock: o.Clock, Log: o.Log, OnAck: m.ObserveAck,
 	})
 	if err != nil {
 		st.Close()
@@ -190,7 +221,8 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 	}
 	eng, err := workflow.NewEngine(workflow.Config{
 		Store: st, Catalogue: cfg.Catalogue, Policies: cfg.Policies, Directory: dir, Connectors: connectors,
-		Notifier: b, Clock: o.Clock, Admins: cfg.Admin.Admins,
+		// The admin API acts as admin.Actor; it authenticates by token.
+		Notifier: b, Clock: o.Clock, Admins: append(slices.Clone(cfg.Admin.Admins), admin.Actor),
 	})
 	if err != nil {
 		st.Close()
@@ -201,7 +233,12 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 		st.Close()
 		return nil, fmt.Errorf("start the engine: %w", err)
 	}
-	return &service{store: st, engine: eng, bot: b, api: api}, nil
+	health := metrics.NewHealth()
+	health.Add("store", metrics.StoreOpen(st))
+	health.Add("slack", metrics.Up(b.Connected))
+	health.Add("engine", metrics.Up(eng.Running))
+	return &service{cfg: cfg, log: o.Log, clock: o.Clock, store: st, engine: eng, bot: b, api: api,
+		registry: reg, metrics: m, health: health, connectors: raw}, nil
 }
 
 // groupCatalog is a directory with the configured groups' sources.
@@ -255,12 +292,70 @@ func checkSlack(ctx context.Context, api *slack.Client) error {
 	return nil
 }
 
-// run runs the bot until ctx ends.
-func (s *service) run(ctx context.Context) error { return s.bot.Run(ctx) }
+// run serves the admin API, health and metrics, starts the background
+// loops and runs the bot until ctx ends. close then shuts everything down.
+func (s *service) run(ctx context.Context) error {
+	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopBackground = stop
+	if err := s.serveHTTP(bg); err != nil {
+		return err
+	}
+	s.background(func() {
+		if err := s.metrics.Follow(bg, s.store); err != nil {
+			s.log.Error().Err(err).Msg("metrics stopped following the audit log")
+		}
+	})
+	s.startLoops(bg)
+	return s.bot.Run(ctx)
+}
 
-// close stops the engine, letting work in flight finish, and closes the
-// store.
+// background runs fn on a goroutine that close waits for.
+func (s *service) background(fn func()) { s.wg.Go(fn) }
+
+// serveHTTP listens on admin.listen for the admin API, /healthz, /readyz
+// and /metrics.
+func (s *service) serveHTTP(ctx context.Context) error {
+	if s.cfg.Admin.Listen == "" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", metrics.Handler(s.registry))
+	mux.Handle("/healthz", s.health.Handler())
+	mux.Handle("/readyz", s.health.Handler())
+	if err := s.mountAdmin(mux); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.cfg.Admin.Listen)
+	if err != nil {
+		return fmt.Errorf("admin.listen: %w", err)
+	}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	s.background(func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error().Err(err).Msg("admin server stopped")
+		}
+	})
+	s.log.Info().Str("listen", ln.Addr().String()).Msg("admin API, health and metrics are served")
+	return nil
+}
+
+// shutdownGrace bounds the shutdown of what serves requests.
+const shutdownGrace = 10 * time.Second
+
+// close stops the engine, letting work in flight and queued notices
+// finish (bounded), then the background loops (a last checkpoint is
+// signed), the admin server, and closes the store. Timers stay durable:
+// they are in the store.
 func (s *service) close() {
 	s.engine.Close()
+	if s.stopBackground != nil {
+		s.stopBackground()
+	}
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		_ = s.http.Shutdown(ctx)
+		cancel()
+	}
+	s.wg.Wait()
 	s.store.Close()
 }

@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,6 +61,17 @@ func TestServeRunsUntilStopped(t *testing.T) {
 	emu, cfg := serveFixture(t)
 	t.Setenv("SLACK_BOT_TOKEN", emu.BotToken())
 	t.Setenv("SLACK_APP_TOKEN", emu.AppToken())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	t.Setenv("LATCH_ADMIN_LISTEN", addr)
+	token, err := os.ReadFile(filepath.Join(filepath.Dir(cfg), "admin_token"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	var out, errOut bytes.Buffer
@@ -74,6 +89,37 @@ func TestServeRunsUntilStopped(t *testing.T) {
 	}
 	if _, err := emu.WaitEphemeral(wait, alice, "/access list"); err != nil {
 		t.Fatalf("no help shown: %v", err)
+	}
+
+	// Health, metrics and the admin API on admin.listen.
+	get := func(path, auth string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(wait, http.MethodGet, "http://"+addr+path, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := get("/healthz", ""); code != http.StatusOK {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, body := get("/readyz", ""); code != http.StatusOK {
+		t.Errorf("/readyz = %d %s", code, body)
+	}
+	if code, body := get("/metrics", ""); code != http.StatusOK || !strings.Contains(body, "latch_slack_envelope_ack_seconds") {
+		t.Errorf("/metrics = %d, without the ack latency:\n%s", code, body)
+	}
+	if code, _ := get("/api/v1/grants", ""); code != http.StatusUnauthorized {
+		t.Errorf("the admin API without a token = %d, want 401", code)
+	}
+	if code, body := get("/api/v1/grants", strings.TrimSpace(string(token))); code != http.StatusOK || !strings.Contains(body, `"grants"`) {
+		t.Errorf("the admin API with the token = %d %s", code, body)
 	}
 	stop() // as SIGTERM does
 	select {
