@@ -4,6 +4,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"time"
+
+	"github.com/latchhq/latch/audit"
 
 	"github.com/latchhq/latch/store"
 	"github.com/spf13/cobra"
@@ -11,8 +14,8 @@ import (
 
 func newAuditVerifyCmd() *cobra.Command {
 	var (
-		db  string
-		srv remote
+		db, checkpoint, publicKey string
+		srv                       remote
 	)
 	cmd := &cobra.Command{
 		Use:   "verify",
@@ -22,6 +25,13 @@ last. Prints the number of events and the hash of the last one; compare them
 with a published checkpoint to detect a log cut short at its end. Exits 1
 naming the first event that does not match.
 
+With --checkpoint FILE (the last checkpoint in a file latch appends them
+to, or one saved from the security channel) and --public-key FILE (the
+checkpoint key's public half, PEM), it also checks the checkpoint's
+signature and that the log still holds the checkpoint's events with the
+same head: this catches a log cut short or rewritten since, which the hash
+chain alone cannot.
+
 With --server URL (or $LATCH_SERVER) the running server verifies its log
 and answers through its admin API (the token from $LATCH_ADMIN_TOKEN or
 --token-file); the output is the same.`,
@@ -30,6 +40,12 @@ and answers through its admin API (the token from $LATCH_ADMIN_TOKEN or
 			c, err := srv.client(given(cmd, "db")...)
 			if err != nil {
 				return err
+			}
+			if (checkpoint == "") != (publicKey == "") {
+				return &usageError{errors.New("--checkpoint and --public-key go together")}
+			}
+			if checkpoint != "" && c != nil {
+				return &usageError{errors.New("--checkpoint checks a store file: run it where the file is (a copy of it will do), without --server")}
 			}
 			out := cmd.OutOrStdout()
 			if c != nil {
@@ -58,11 +74,47 @@ and answers through its admin API (the token from $LATCH_ADMIN_TOKEN or
 			if err != nil {
 				return err
 			}
+			if checkpoint != "" {
+				if err := checkCheckpoint(cmd, s, checkpoint, publicKey); err != nil {
+					return err
+				}
+			}
 			fmt.Fprintf(out, "ok: %d events, head %s\n", r.Count, hex.EncodeToString(r.Head[:]))
 			return nil
 		},
 	}
+	cmd.Flags().StringVar(&checkpoint, "checkpoint", "", "also check the log against the last checkpoint in this file")
+	cmd.Flags().StringVar(&publicKey, "public-key", "", "the checkpoint key's public half (PEM), for --checkpoint")
 	dbFlag(cmd, &db)
 	remoteFlags(cmd, &srv)
 	return cmd
+}
+
+// checkCheckpoint checks the log against a signed checkpoint, printing
+// what does not match.
+func checkCheckpoint(cmd *cobra.Command, s *store.Store, path, keyPath string) error {
+	cp, err := audit.ReadCheckpoint(path)
+	if err != nil {
+		return err
+	}
+	pub, err := audit.ReadPublicKey(keyPath)
+	if err != nil {
+		return err
+	}
+	err = audit.Check(cmd.Context(), s, cp, pub)
+	var chain *store.ChainError
+	switch {
+	case err == nil:
+		fmt.Fprintf(cmd.OutOrStdout(), "checkpoint ok: %d events at %s, head %s, key %s\n", cp.Events, cp.Time.UTC().Format(time.RFC3339), cp.Head, cp.Key)
+		return nil
+	case errors.Is(err, audit.ErrBadSignature):
+		fmt.Fprintf(cmd.OutOrStdout(), "FAILED: the checkpoint's signature does not verify with %s: %v\n", keyPath, err)
+	case errors.As(err, &chain):
+		fmt.Fprintf(cmd.OutOrStdout(), "FAILED: %d events verified; %v\n", chain.Seq-1, chain)
+	case errors.Is(err, audit.ErrTruncated), errors.Is(err, audit.ErrRewritten):
+		fmt.Fprintf(cmd.OutOrStdout(), "FAILED: the log does not hold the checkpoint of %s: %v\n", cp.Time.UTC().Format(time.RFC3339), err)
+	default:
+		return err
+	}
+	return &exitError{exitFailure}
 }

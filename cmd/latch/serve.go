@@ -155,6 +155,7 @@ type service struct {
 	http           *http.Server
 	stopBackground context.CancelFunc
 	wg             sync.WaitGroup
+	closers        []func() error // closed after the background loops
 }
 
 // startService checks the Slack tokens, opens the store and starts the
@@ -305,7 +306,9 @@ func (s *service) run(ctx context.Context) error {
 			s.log.Error().Err(err).Msg("metrics stopped following the audit log")
 		}
 	})
-	s.startLoops(bg)
+	if err := s.startLoops(bg); err != nil {
+		return err
+	}
 	return s.bot.Run(ctx)
 }
 
@@ -357,5 +360,10 @@ func (s *service) close() {
 		cancel()
 	}
 	s.wg.Wait()
+	for _, c := range s.closers {
+		if err := c(); err != nil {
+			s.log.Warn().Err(err).Msg("close")
+		}
+	}
 	s.store.Close()
 }
