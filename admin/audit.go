@@ -105,12 +105,12 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
 	if err := h.store.Export(r.Context(), fw, f, format); err != nil {
-		if r.Context().Err() != nil {
-			return // the caller went away
-		}
 		// The status is sent already: cut the answer short, so that the
-		// caller sees a broken transfer rather than a short export.
-		h.log.Error().Err(err).Str("path", r.URL.Path).Msg("audit export failed midway")
+		// caller sees a broken transfer rather than a short export, also
+		// when the server is shutting down.
+		if r.Context().Err() == nil {
+			h.log.Error().Err(err).Str("path", r.URL.Path).Msg("audit export failed midway")
+		}
 		panic(http.ErrAbortHandler)
 	}
 }

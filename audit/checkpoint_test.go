@@ -280,3 +280,33 @@ func TestCheckBrokenChain(t *testing.T) {
 		t.Fatalf("Check = %v, want a ChainError at event 3", err)
 	}
 }
+
+func TestCheckAllCatchesARollback(t *testing.T) {
+	s, _ := openStore(t)
+	appendN(t, s, 3)
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := priv.Public().(ed25519.PublicKey)
+	n, head := s.Head()
+	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
+	older := Sign(priv, n, head, t0)
+	newer := Sign(priv, n, head, t0.Add(time.Hour))
+	if _, err := CheckAll(t.Context(), s, []Checkpoint{older, newer}, pub); err != nil {
+		t.Fatalf("in order: %v", err)
+	}
+	if _, err := CheckAll(t.Context(), s, []Checkpoint{newer, older}, pub); !errors.Is(err, ErrRollback) {
+		t.Errorf("an older checkpoint copied to the end: %v, want ErrRollback", err)
+	}
+	path := filepath.Join(t.TempDir(), "cp.jsonl")
+	for _, cp := range []Checkpoint{older, newer} {
+		if err := AppendCheckpoint(path, cp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := ReadCheckpoints(path)
+	if err != nil || len(got) != 2 || got[1].Signature != newer.Signature {
+		t.Errorf("ReadCheckpoints = %d, %v", len(got), err)
+	}
+}

@@ -137,3 +137,65 @@ func readAll(r io.Reader, limit int64) ([]byte, error) {
 	}
 	return data, nil
 }
+
+// ErrRollback means a file of checkpoints goes back in time: a later line
+// holds fewer events, or an earlier time, than one before it — the mark of
+// an older checkpoint copied to the end to match a log cut back to it.
+var ErrRollback = errors.New("checkpoints go back")
+
+// ReadCheckpoints reads every checkpoint of a file that AppendCheckpoint
+// wrote (one JSON object a line; blank lines are skipped), or a file of a
+// single object, in file order.
+func ReadCheckpoints(path string) ([]Checkpoint, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoints: %w", err)
+	}
+	var one Checkpoint
+	if trimmed := bytes.TrimSpace(data); json.Unmarshal(trimmed, &one) == nil {
+		cp, err := checked(path, one)
+		if err != nil {
+			return nil, err
+		}
+		return []Checkpoint{cp}, nil
+	}
+	var out []Checkpoint
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		if line = bytes.TrimSpace(line); len(line) == 0 {
+			continue
+		}
+		var cp Checkpoint
+		if err := json.Unmarshal(line, &cp); err != nil {
+			return nil, fmt.Errorf("read checkpoints %s: line %d: %w", path, i+1, err)
+		}
+		if cp, err = checked(path, cp); err != nil {
+			return nil, fmt.Errorf("line %d: %w", i+1, err)
+		}
+		out = append(out, cp)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("read checkpoints %s: %w", path, ErrNoCheckpoint)
+	}
+	return out, nil
+}
+
+// CheckAll checks a log against a file's worth of checkpoints: each is
+// signed by pub, none goes back in events or time from the one before,
+// and the log holds the newest (Check). A rollback of the file to an older
+// checkpoint, matched by a log cut back to it, is caught.
+func CheckAll(ctx context.Context, s *store.Store, cps []Checkpoint, pub ed25519.PublicKey) (Checkpoint, error) {
+	if len(cps) == 0 {
+		return Checkpoint{}, ErrNoCheckpoint
+	}
+	for i, cp := range cps {
+		if err := cp.Verify(pub); err != nil {
+			return cp, fmt.Errorf("checkpoint %d of %d: %w", i+1, len(cps), err)
+		}
+		if i > 0 && (cp.Events < cps[i-1].Events || cp.Time.Before(cps[i-1].Time)) {
+			return cp, fmt.Errorf("%w: checkpoint %d of %d (%d events at %s) follows one of %d events at %s",
+				ErrRollback, i+1, len(cps), cp.Events, cp.Time.UTC().Format(time.RFC3339), cps[i-1].Events, cps[i-1].Time.UTC().Format(time.RFC3339))
+		}
+	}
+	last := cps[len(cps)-1]
+	return last, Check(ctx, s, last, pub)
+}

@@ -49,6 +49,7 @@ type HTTPConfig struct {
 type HTTPSink struct {
 	name    string
 	url     string
+	host    string // for errors: the URL may carry a token
 	secret  []byte
 	enc     encoder
 	timeout time.Duration
@@ -85,6 +86,7 @@ func NewHTTPSink(cfg HTTPConfig) (*HTTPSink, error) {
 	s := &HTTPSink{
 		name:    cfg.Name,
 		url:     cfg.URL,
+		host:    u.Host,
 		secret:  bytes.Clone(cfg.Secret),
 		enc:     enc,
 		timeout: cfg.Timeout,
@@ -132,8 +134,13 @@ func (s *HTTPSink) Deliver(ctx context.Context, events []workflow.Event) error {
 	req.Header.Set(HeaderBatch, fmt.Sprintf("%d-%d", first, last))
 	resp, err := s.client.Do(req)
 	if err != nil {
-		// The client's errors name the URL without its password.
-		return fmt.Errorf("audit sink %s: post events %d-%d: %w", s.name, first, last, err)
+		// The client's errors name the URL, whose path or query may hold a
+		// receiver's token: name the host only.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return fmt.Errorf("audit sink %s: post events %d-%d to %s: %w", s.name, first, last, s.host, err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

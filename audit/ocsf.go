@@ -114,6 +114,11 @@ var ocsfClasses = map[string]ocsfClass{
 	workflow.KindGrantRevoked:       {ocsfClassAccess, ocsfRevokePrivileges, "Revoke Privileges", ocsfStatusSuccess, ocsfSeverityInformational},
 	workflow.KindGrantRevokeFailed:  {ocsfClassAccess, ocsfRevokePrivileges, "Revoke Privileges", ocsfStatusFailure, ocsfSeverityHigh},
 	workflow.KindRefused:            {ocsfClassAuthz, ocsfActivityOthr, "Other", ocsfStatusFailure, ocsfSeverityLow},
+	// Drift: access in a target that latch's grants do not account for.
+	"drift.leftover":      {ocsfClassAccess, ocsfRevokePrivileges, "Revoke Privileges", ocsfStatusFailure, ocsfSeverityMedium},
+	"drift.unmanaged":     {ocsfClassAccess, ocsfActivityOthr, "Other", ocsfStatusFailure, ocsfSeverityMedium},
+	"drift.removed":       {ocsfClassAccess, ocsfRevokePrivileges, "Revoke Privileges", ocsfStatusSuccess, ocsfSeverityLow},
+	"drift.remove_failed": {ocsfClassAccess, ocsfRevokePrivileges, "Revoke Privileges", ocsfStatusFailure, ocsfSeverityHigh},
 }
 
 // classOf returns where a kind lands: the table above, or else Other in

@@ -79,10 +79,9 @@ type Config struct {
 	Every time.Duration
 
 	// RemoveUnmanaged says where unmanaged holdings and unknown grants are
-	// removed rather than only reported. A key is "connector/entitlement",
-	// an entitlement (on any connector), or a connector's name (all the
-	// entitlements latch manages on it); the most specific key present
-	// decides. Leftovers are always removed.
+	// removed rather than only reported. A key is "connector/entitlement"
+	// or a connector's name (all the entitlements latch manages on it);
+	// the more specific key present decides. Leftovers are always removed.
 	RemoveUnmanaged map[string]bool
 
 	// Log receives what each pass found and any failure. The zero Logger
@@ -413,7 +412,7 @@ func (r *Reconciler) leftover(ctx context.Context, f *finding, ref grantRef) *fi
 // removeUnmanaged reports whether unmanaged holdings of entitlement on
 // connector are to be removed.
 func (r *Reconciler) removeUnmanaged(connector, entitlement string) bool {
-	for _, k := range []string{connector + "/" + entitlement, entitlement, connector} {
+	for _, k := range []string{connector + "/" + entitlement, connector} {
 		if v, ok := r.cfg.RemoveUnmanaged[k]; ok {
 			return v
 		}
@@ -423,11 +422,17 @@ func (r *Reconciler) removeUnmanaged(connector, entitlement string) bool {
 
 // remove takes f's holding away.
 func (r *Reconciler) remove(ctx context.Context, f *finding) error {
-	if f.access != nil {
+	// Access latch made itself (it carries the grant id) is revoked as
+	// granted; anything else is removed as it was listed, so that the
+	// account found is the account removed.
+	if f.access != nil && f.holding.GrantID != "" {
 		return f.target.conn.Revoke(ctx, *f.access)
 	}
 	if rm, ok := f.target.conn.(Remover); ok {
 		return rm.Remove(ctx, f.holding)
+	}
+	if f.access != nil {
+		return f.target.conn.Revoke(ctx, *f.access)
 	}
 	if f.holding.Email == "" {
 		return ErrCannotRemove
@@ -470,9 +475,14 @@ func (r *Reconciler) act(ctx context.Context, found []*finding, skipped map[stri
 	for _, f := range found {
 		prev, seen := last(f)
 		if f.remove {
-			if err := r.remove(ctx, f); err != nil {
+			err := r.remove(ctx, f)
+			switch {
+			case err != nil:
 				f.Action, f.Error = ActionRemoveFailed, err.Error()
-			} else {
+			case seen && prev == ActionRemoved:
+				// Removed before, and there again: the removal did not take.
+				f.Action, f.Error = ActionRemoveFailed, "the access was still there after latch removed it"
+			default:
 				f.Action = ActionRemoved
 			}
 			if !seen || prev != f.Action {
@@ -492,7 +502,8 @@ func (r *Reconciler) act(ctx context.Context, found []*finding, skipped map[stri
 			r.log(f)
 		}
 	}
-	recordErr := r.record(ctx, outcomes)
+	// What was removed is on record even if latch is stopping meanwhile.
+	recordErr := r.record(context.WithoutCancel(ctx), outcomes)
 
 	next := map[string]map[string]string{}
 	keep := func(connector, key, outcome string) {
@@ -511,7 +522,11 @@ func (r *Reconciler) act(ctx context.Context, found []*finding, skipped map[stri
 	for _, f := range found {
 		keep(f.Connector, f.key(), f.Action)
 	}
-	r.last = next
+	if recordErr == nil {
+		// Otherwise the outcomes are found, recorded and told again at the
+		// next pass.
+		r.last = next
+	}
 
 	if r.cfg.Report != nil {
 		for _, f := range tell {

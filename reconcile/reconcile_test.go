@@ -316,7 +316,7 @@ func TestClassification(t *testing.T) {
 		{
 			name:    "unmanaged member without email, to be removed by a connector that removes by person",
 			holding: ro("lee", "", ""),
-			remove:  map[string]bool{"readonly": true},
+			remove:  map[string]bool{"db/readonly": true},
 			want: []reconcile.Finding{{Kind: reconcile.Unmanaged, Connector: "db", Entitlement: "readonly", Account: "lee",
 				Action: reconcile.ActionRemoveFailed, Error: reconcile.ErrCannotRemove.Error()}},
 		},
@@ -589,5 +589,37 @@ func TestRun(t *testing.T) {
 	}
 	if n := clock.Tickers(); n != 0 {
 		t.Errorf("%d tickers left running", n)
+	}
+}
+
+// A connector whose removal does not take: the access is still listed at
+// the next pass, which records the removal as failed instead of staying
+// silent.
+type stubborn struct {
+	listed []workflow.Holding
+}
+
+func (s *stubborn) Grant(context.Context, workflow.Access) (workflow.Granted, error) {
+	return workflow.Granted{}, nil
+}
+func (s *stubborn) Revoke(context.Context, workflow.Access) error { return nil }
+func (s *stubborn) List(context.Context, []string) ([]workflow.Holding, error) {
+	return s.listed, nil
+}
+func (s *stubborn) Remove(context.Context, workflow.Holding) error { return nil }
+
+func TestRemovalThatDoesNotTakeIsRecordedAsFailed(t *testing.T) {
+	f := newFixture(t)
+	conn := &stubborn{listed: []workflow.Holding{{Entitlement: readonly.Entitlement, Account: "mallory"}}}
+	f.cfg.Connectors = map[string]workflow.Provisioner{"db": conn}
+	f.cfg.RemoveUnmanaged = map[string]bool{"db": true}
+	r := f.reconciler(t)
+	first, err := r.Once(t.Context())
+	if err != nil || len(first) != 1 || first[0].Action != reconcile.ActionRemoved {
+		t.Fatalf("first pass: %+v, %v; want one removed", first, err)
+	}
+	second, err := r.Once(t.Context())
+	if err != nil || len(second) != 1 || second[0].Action != reconcile.ActionRemoveFailed {
+		t.Fatalf("second pass, the access still there: %+v, %v; want remove_failed", second, err)
 	}
 }

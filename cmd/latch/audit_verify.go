@@ -25,12 +25,12 @@ last. Prints the number of events and the hash of the last one; compare them
 with a published checkpoint to detect a log cut short at its end. Exits 1
 naming the first event that does not match.
 
-With --checkpoint FILE (the last checkpoint in a file latch appends them
-to, or one saved from the security channel) and --public-key FILE (the
-checkpoint key's public half, PEM), it also checks the checkpoint's
-signature and that the log still holds the checkpoint's events with the
-same head: this catches a log cut short or rewritten since, which the hash
-chain alone cannot.
+With --checkpoint FILE (a file latch appends checkpoints to, or one saved
+from the security channel) and --public-key FILE (the checkpoint key's
+public half, PEM), it also checks every checkpoint's signature, that they
+never go back in events or time, and that the log still holds the newest
+one's events with the same head: this catches a log cut short or
+rewritten since, which the hash chain alone cannot.
 
 With --server URL (or $LATCH_SERVER) the running server verifies its log
 and answers through its admin API (the token from $LATCH_ADMIN_TOKEN or
@@ -93,7 +93,7 @@ and answers through its admin API (the token from $LATCH_ADMIN_TOKEN or
 // checkCheckpoint checks the log against a signed checkpoint, printing
 // what does not match.
 func checkCheckpoint(cmd *cobra.Command, s *store.Store, path, keyPath string) error {
-	cp, err := audit.ReadCheckpoint(path)
+	cps, err := audit.ReadCheckpoints(path)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func checkCheckpoint(cmd *cobra.Command, s *store.Store, path, keyPath string) e
 	if err != nil {
 		return err
 	}
-	err = audit.Check(cmd.Context(), s, cp, pub)
+	cp, err := audit.CheckAll(cmd.Context(), s, cps, pub)
 	var chain *store.ChainError
 	switch {
 	case err == nil:
@@ -111,6 +111,8 @@ func checkCheckpoint(cmd *cobra.Command, s *store.Store, path, keyPath string) e
 		fmt.Fprintf(cmd.OutOrStdout(), "FAILED: the checkpoint's signature does not verify with %s: %v\n", keyPath, err)
 	case errors.As(err, &chain):
 		fmt.Fprintf(cmd.OutOrStdout(), "FAILED: %d events verified; %v\n", chain.Seq-1, chain)
+	case errors.Is(err, audit.ErrRollback):
+		fmt.Fprintf(cmd.OutOrStdout(), "FAILED: %s: %v\n", path, err)
 	case errors.Is(err, audit.ErrTruncated), errors.Is(err, audit.ErrRewritten):
 		fmt.Fprintf(cmd.OutOrStdout(), "FAILED: the log does not hold the checkpoint of %s: %v\n", cp.Time.UTC().Format(time.RFC3339), err)
 	default:

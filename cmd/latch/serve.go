@@ -298,7 +298,7 @@ func checkSlack(ctx context.Context, api *slack.Client) error {
 func (s *service) run(ctx context.Context) error {
 	bg, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopBackground = stop
-	if err := s.serveHTTP(bg); err != nil {
+	if err := s.serveHTTP(); err != nil {
 		return err
 	}
 	s.background(func() {
@@ -317,7 +317,7 @@ func (s *service) background(fn func()) { s.wg.Go(fn) }
 
 // serveHTTP listens on admin.listen for the admin API, /healthz, /readyz
 // and /metrics.
-func (s *service) serveHTTP(ctx context.Context) error {
+func (s *service) serveHTTP() error {
 	if s.cfg.Admin.Listen == "" {
 		return nil
 	}
@@ -332,7 +332,10 @@ func (s *service) serveHTTP(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("admin.listen: %w", err)
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	// Requests get contexts of their own, not ctx: at shutdown the server
+	// stops first and lets the calls in flight finish (an export, a
+	// revoke), within shutdownGrace.
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	s.background(func() {
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error().Err(err).Msg("admin server stopped")
@@ -345,19 +348,23 @@ func (s *service) serveHTTP(ctx context.Context) error {
 // shutdownGrace bounds the shutdown of what serves requests.
 const shutdownGrace = 10 * time.Second
 
-// close stops the engine, letting work in flight and queued notices
-// finish (bounded), then the background loops (a last checkpoint is
-// signed), the admin server, and closes the store. Timers stay durable:
+// close stops the admin server and the engine, letting work in flight and
+// queued notices finish (bounded), then the background loops (the sinks
+// drain, a last checkpoint is signed), and closes the store. Timers stay durable:
 // they are in the store.
 func (s *service) close() {
+	// No new work: the admin API first (calls in flight finish), then the
+	// engine (commits, connector calls and notices in flight finish).
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		if err := s.http.Shutdown(ctx); err != nil {
+			_ = s.http.Close()
+		}
+		cancel()
+	}
 	s.engine.Close()
 	if s.stopBackground != nil {
 		s.stopBackground()
-	}
-	if s.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		_ = s.http.Shutdown(ctx)
-		cancel()
 	}
 	s.wg.Wait()
 	for _, c := range s.closers {

@@ -149,7 +149,7 @@ func TestReconcile(t *testing.T) {
 				Connectors:      map[string]workflow.Provisioner{c.Name(): c},
 				Record:          reconciletest.Record(st),
 				Report:          func(_ context.Context, f reconcile.Finding) { reported = append(reported, f) },
-				RemoveUnmanaged: map[string]bool{group: tt.remove},
+				RemoveUnmanaged: map[string]bool{c.Name() + "/" + group: tt.remove},
 			})
 			if err != nil {
 				t.Fatalf("reconcile.New: %v", err)
