@@ -116,6 +116,7 @@ func newWorld(t testing.TB, items ...workflow.Item) *world {
 type worldOptions struct {
 	items     []workflow.Item
 	people    int                  // extra engineers, named user0, user1, …
+	leads     int                  // the first leads of them manage the others; carol manages the leads
 	connector workflow.Provisioner // instead of the in-memory target
 	clock     workflow.Clock       // instead of a fake clock
 }
@@ -131,8 +132,12 @@ func newWorldWith(t testing.TB, o worldOptions) *world {
 		t.Fatal(err)
 	}
 	for i := range o.people {
+		manager := w.id("carol")
+		if o.leads > 0 && i >= o.leads {
+			manager = w.id(fmt.Sprintf("user%d", i%o.leads))
+		}
 		if _, err := emu.AddUser(slackemu.User{Name: fmt.Sprintf("user%d", i), RealName: fmt.Sprintf("User %d", i),
-			Email: fmt.Sprintf("user%d@example.com", i), ManagerID: w.id("carol")}); err != nil {
+			Email: fmt.Sprintf("user%d@example.com", i), ManagerID: manager}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -180,6 +185,8 @@ func newWorldWith(t testing.TB, o worldOptions) *world {
 		"slow": {Name: "slow", Duration: rules,
 			Reminders: workflow.Reminders{RemindAfter: 30 * time.Minute, PendingTimeout: 2 * time.Hour},
 			Approval:  workflow.Approval{Stages: []workflow.Stage{{Name: "security", Required: 1, Approvers: approvers(t, "group:security")}}}},
+		"mgr": {Name: "mgr", Duration: rules,
+			Approval: workflow.Approval{Stages: []workflow.Stage{{Name: "manager", Required: 1, Approvers: approvers(t, "manager")}}}},
 		"self": {Name: "self", Duration: rules,
 			Approval: workflow.Approval{Stages: []workflow.Stage{{Name: "eng", Required: 1, Approvers: approvers(t, "group:engineering")}}}},
 		"bg": {Name: "bg", Duration: rules, VisibleTo: []string{"oncall"},
@@ -200,6 +207,7 @@ func newWorldWith(t testing.TB, o worldOptions) *world {
 			item("audit", "Audit trail", "slow"),
 			item("wiki", "Engineering wiki admin", "self"),
 			item("prod-shell", "Production shell", "bg"),
+			item("team-db", "Team database", "mgr"),
 		}
 	}
 	for i := range items {
