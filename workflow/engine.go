@@ -1052,6 +1052,26 @@ func (e *Engine) revoke(ctx context.Context, r Request) bool {
 	return true
 }
 
+// sameAccess reports whether two grants' facts describe the same access
+// in the target: the same role for the same login, the same group member.
+// Connectors that make access of its own for each grant (an ephemeral
+// login role, a certificate) say so in their facts (account, key_id,
+// serial), and such access is taken back grant by grant. How long each is
+// valid does not count.
+func sameAccess(a, b map[string]string) bool {
+	for k, v := range a {
+		if !strings.HasPrefix(k, "valid_") && b[k] != v {
+			return false
+		}
+	}
+	for k, v := range b {
+		if !strings.HasPrefix(k, "valid_") && a[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
 // coveredElsewhere reports whether another request keeps the same target
 // granted to the same person, in which case revoking would cut that access
 // short: the target is revoked only when its last grant ends.
@@ -1062,7 +1082,7 @@ func (e *Engine) coveredElsewhere(r *Request, g *Grant) (bool, error) {
 			return nil
 		}
 		if slices.ContainsFunc(o.Grants, func(og Grant) bool {
-			return og.Target == g.Target && og.State == GrantActive
+			return og.Target == g.Target && og.State == GrantActive && sameAccess(og.Facts, g.Facts)
 		}) {
 			covered = true
 		}

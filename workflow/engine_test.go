@@ -21,7 +21,8 @@ type fakeTarget struct {
 	access        map[string]bool      // entitlement|email
 	until         map[string]time.Time // entitlement|email → the expiry last given
 	grants        int
-	refreshes     int // grants that only moved the expiry
+	refreshes     int  // grants that only moved the expiry
+	perGrant      bool // each grant is an account of its own, as ephemeral roles are
 	revokes       int
 	failGrant     map[string]error // by entitlement
 	revokeFailing int              // how many revokes fail before one works
@@ -57,12 +58,16 @@ func (f *fakeTarget) Grant(ctx context.Context, a workflow.Access) (workflow.Gra
 	}
 	f.access[a.Entitlement+"|"+a.User.Email] = true
 	f.until[a.Entitlement+"|"+a.User.Email] = a.ExpiresAt
+	facts := map[string]string{"role": a.Entitlement}
+	if f.perGrant {
+		facts["account"] = "acct_" + a.GrantID
+	}
 	if a.Refresh {
 		// Like a real connector: an extension keeps the credentials.
 		f.refreshes++
-		return workflow.Granted{Facts: map[string]string{"role": a.Entitlement}}, nil
+		return workflow.Granted{Facts: facts}, nil
 	}
-	return workflow.Granted{Message: "password for " + a.Entitlement, Facts: map[string]string{"role": a.Entitlement}}, nil
+	return workflow.Granted{Message: "password for " + a.Entitlement, Facts: facts}, nil
 }
 
 func (f *fakeTarget) Revoke(ctx context.Context, a workflow.Access) error {
@@ -896,6 +901,30 @@ func TestOnlyActiveGrantsKeepATarget(t *testing.T) {
 	w.settle()
 	if w.target.has("readonly", "alice@example.com") {
 		t.Errorf("a grant that never took effect kept the target after the first was released")
+	}
+}
+
+func TestPerGrantAccessIsRevokedEvenWhenAnotherGrantIsActive(t *testing.T) {
+	for _, perGrant := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perGrant=%t", perGrant), func(t *testing.T) {
+			w := newWorld(t)
+			w.target.perGrant = perGrant
+			a := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "on call"})
+			w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "on call"})
+			before := w.target.revokes
+			if _, err := w.eng.Release(context.Background(), a.ID, "UALICE"); err != nil {
+				t.Fatal(err)
+			}
+			w.settle()
+			// The same role for the same person is kept for the other
+			// grant; an account of the first grant's own is taken back.
+			if got, want := w.target.revokes-before, map[bool]int{false: 0, true: 1}[perGrant]; got != want {
+				t.Errorf("%d revokes on release, want %d", got, want)
+			}
+			if got := w.request(a.ID); got.State != workflow.RequestEnded {
+				t.Errorf("released request: %s", got.State)
+			}
+		})
 	}
 }
 
