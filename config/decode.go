@@ -203,7 +203,7 @@ func describeType(t reflect.Type) string {
 func describeValue(v any) string {
 	switch v := v.(type) {
 	case string:
-		return strconv.Quote(v)
+		return strconv.Quote(redactToken(redactURL(v)))
 	case []any:
 		return "a list"
 	case map[string]any:

@@ -227,7 +227,7 @@ func slackIDForm(v string) string {
 	if slackUserID.MatchString(v) {
 		return ""
 	}
-	return fmt.Sprintf("%q is not a Slack user id; use the member id (U… or W…), not a name", v)
+	return fmt.Sprintf("%q is not a Slack user id; use the member id (U… or W…), not a name", redactToken(v))
 }
 
 // channelForm says what is wrong with a value that is not a Slack channel id.
@@ -235,7 +235,7 @@ func channelForm(v string) string {
 	if slackChannelID.MatchString(v) {
 		return ""
 	}
-	return fmt.Sprintf("%q is not a Slack channel id; use the id (C…), found in the channel's details", v)
+	return fmt.Sprintf("%q is not a Slack channel id; use the id (C…), found in the channel's details", redactToken(v))
 }
 
 func emailForm(v string) string {

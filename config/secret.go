@@ -184,6 +184,17 @@ func hasUserinfo(value string) bool {
 
 // redactURL returns raw with the credentials of a URL (user:password@)
 // replaced by "…", so that it can be quoted.
+// redactToken hides a value that looks like a Slack token (a token pasted
+// where an id or a name was wanted), keeping only its kind.
+func redactToken(v string) string {
+	for _, prefix := range []string{"xoxb-", "xoxp-", "xoxa-", "xoxe-", "xoxs-", "xapp-"} {
+		if strings.HasPrefix(v, prefix) {
+			return prefix + "…"
+		}
+	}
+	return v
+}
+
 func redactURL(raw string) string {
 	prefix, rest := "", raw
 	if i := strings.Index(raw, "://"); i >= 0 {

@@ -51,9 +51,20 @@ func syntaxError(file string, err error) *FileError {
 type reader struct {
 	ps    *problems
 	lines map[string]int
+	nodes int // values read so far, aliases expanded
 }
 
+// maxNodes bounds the values a configuration may expand to: aliases of
+// aliases can make a few lines stand for billions of values.
+const maxNodes = 1_000_000
+
 func (r *reader) value(path string, n *yaml.Node) any {
+	if r.nodes++; r.nodes == maxNodes {
+		r.ps.addAt(path, n.Line, "the file expands to more than %d values (aliases of aliases?); write the values out", maxNodes)
+	}
+	if r.nodes >= maxNodes {
+		return ""
+	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		return r.value(path, n.Content[0])
