@@ -194,9 +194,9 @@ func TestTokensAndBombsInTheFile(t *testing.T) {
 	for name, tt := range map[string]struct {
 		yaml, secret, want string
 	}{
-		"a token as the channel": {"channels: {security: xoxb-1234-5678-abcdefSECRET}\n", "abcdefSECRET", "channels.security"},
+		"a token as the channel":                     {"channels: {security: xoxb-1234-5678-abcdefSECRET}\n", "abcdefSECRET", "channels.security"},
 		"a URL with a password where a mapping goes": {"audit: \"https://u:Pw0rdSECRET@host/x\"\n", "Pw0rdSECRET", "audit"},
-		"aliases of aliases": {"a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n", "", "more than"},
+		"aliases of aliases":                         {"a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n", "", "more than"},
 	} {
 		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yaml")
 		if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
