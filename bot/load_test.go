@@ -33,7 +33,7 @@ func BenchmarkLoad(b *testing.B) {
 		ids[i] = w.id(fmt.Sprintf("user%d", i))
 	}
 	requesters := ids[leads:]
-	var next atomic.Int64
+	var next, retries atomic.Int64
 	start := time.Now()
 	b.ResetTimer()
 	var wg sync.WaitGroup
@@ -42,7 +42,7 @@ func BenchmarkLoad(b *testing.B) {
 		wg.Go(func() {
 			ctx := context.Background()
 			for next.Add(1) <= int64(b.N) {
-				if err := loadRequest(ctx, w, user, general); err != nil {
+				if err := loadRequest(ctx, w, user, general, &retries); err != nil {
 					errs <- err
 					return
 				}
@@ -126,20 +126,32 @@ func BenchmarkLoad(b *testing.B) {
 	b.ReportMetric(float64(head)/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "requests/s")
 	b.ReportMetric(peakRSS(b), "peak-RSS-MB")
+	b.ReportMetric(float64(retries.Load()), "form-retries")
 }
 
-// loadRequest makes one request the way a person does.
-func loadRequest(ctx context.Context, w *world, user, channel string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+// loadRequest makes one request the way a person does. Under a load that
+// saturates the machine a form can miss Slack's 3 s trigger window; the
+// bot then says so and the person types /access again, as people do.
+func loadRequest(ctx context.Context, w *world, user, channel string, retries *atomic.Int64) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if _, err := w.emu.Slash(ctx, user, channel, "/access", ""); err != nil {
-		return err
+	var v *slackemu.View
+	for attempt := 0; v == nil; attempt++ {
+		if attempt == 5 {
+			return fmt.Errorf("%s: no form after %d tries", user, attempt)
+		}
+		if attempt > 0 {
+			retries.Add(1)
+		}
+		if _, err := w.emu.Slash(ctx, user, channel, "/access", ""); err != nil {
+			return err
+		}
+		wait, stop := context.WithTimeout(ctx, 10*time.Second)
+		v, _ = w.emu.WaitView(wait, user, "Request access")
+		stop()
 	}
-	v, err := w.emu.WaitView(ctx, user, "Request access")
-	if err != nil {
-		return err
-	}
-	if _, err := w.emu.Select(ctx, user, v, "item", "team-db"); err != nil {
+	var err error
+	if _, err = w.emu.Select(ctx, user, v, "item", "team-db"); err != nil {
 		return err
 	}
 	v, err = w.emu.WaitView(ctx, user, "Why do you need it?")
