@@ -1,6 +1,7 @@
 package connectortest
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,4 +35,15 @@ func Binary(t testing.TB, name, pkg string, dirs ...string) string {
 	}
 	t.Skip(msg)
 	return ""
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now,
+// for a server a test starts.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -125,7 +125,7 @@ func startServer(initdb string) (_ *server, err error) {
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
 	}
 
-	if s.port, err = freePort(); err != nil {
+	if s.port, err = connectortest.FreePort(); err != nil {
 		return nil, err
 	}
 	logFile, err := os.Create(s.log)
@@ -158,15 +158,6 @@ func startServer(initdb string) (_ *server, err error) {
 		return nil, fmt.Errorf("set up: %w", err)
 	}
 	return s, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitReady polls the server until the superuser can connect.

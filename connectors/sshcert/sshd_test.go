@@ -139,7 +139,7 @@ func (s *server) setUp() error {
 }
 
 func (s *server) start(bin string) error {
-	port, err := freePort()
+	port, err := connectortest.FreePort()
 	if err != nil {
 		return err
 	}
@@ -315,14 +315,6 @@ func (s *server) loginResult(ctx context.Context, keyFile, certFile string) (boo
 }
 
 // freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
 
 // writePrivateKey writes key to path in the OpenSSH format, readable by
 // its owner alone.
