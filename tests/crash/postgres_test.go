@@ -39,6 +39,9 @@ type pgServer struct {
 	log  string
 	cmd  *exec.Cmd
 	done chan struct{}
+
+	bin, data string             // the postgres binary and the data directory
+	cred      *syscall.Credential // whom it runs as
 }
 
 // startPostgres starts a PostgreSQL for the test, set up with the roles
@@ -81,33 +84,43 @@ func startPostgres(t *testing.T) *pgServer {
 	if s.port, err = connectortest.FreePort(); err != nil {
 		t.Fatal(err)
 	}
-	logFile, err := os.Create(s.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logFile.Close()
-	s.cmd = exec.Command(postgres, "-D", data, "-k", dir, "-p", strconv.Itoa(s.port),
-		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=100", "-c", "shared_buffers=16MB")
-	s.cmd.Dir = dir
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("postgres: %v", err)
-	}
-	go func() {
-		s.cmd.Wait()
-		close(s.done)
-	}()
+	s.bin, s.data, s.cred = postgres, data, cred
+	s.launch(t)
 	t.Cleanup(s.stop)
-	if err := s.waitReady(30 * time.Second); err != nil {
-		t.Fatal(err)
-	}
 	if err := s.setup(); err != nil {
 		t.Fatalf("set up PostgreSQL: %v", err)
 	}
 	return s
+}
+
+// launch starts the server on its data directory and port, and waits
+// until it takes connections. It starts it again after stop.
+func (s *pgServer) launch(t *testing.T) {
+	t.Helper()
+	logFile, err := os.OpenFile(s.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	s.done = make(chan struct{})
+	s.cmd = exec.Command(s.bin, "-D", s.data, "-k", s.dir, "-p", strconv.Itoa(s.port),
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "max_connections=100", "-c", "shared_buffers=16MB")
+	s.cmd.Dir = s.dir
+	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Setpgid: true}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+	done := s.done
+	go func() {
+		s.cmd.Wait()
+		close(done)
+	}()
+	if err := s.waitReady(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // pgCredential is whom the server runs as: initdb and postgres refuse to
@@ -154,6 +167,11 @@ func (s *pgServer) waitReady(limit time.Duration) error {
 }
 
 func (s *pgServer) stop() {
+	select {
+	case <-s.done:
+		return // stopped already
+	default:
+	}
 	s.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-s.done:
