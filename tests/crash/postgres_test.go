@@ -40,7 +40,7 @@ type pgServer struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 
-	bin, data string             // the postgres binary and the data directory
+	bin, data string              // the postgres binary and the data directory
 	cred      *syscall.Credential // whom it runs as
 }
 
