@@ -74,20 +74,6 @@ func (f *target) has(grantID string) bool {
 	return f.access[grantID]
 }
 
-// quiet is a notifier that tells nobody anything.
-type quiet struct{}
-
-func (quiet) Submitted(context.Context, workflow.Request)                    {}
-func (quiet) ApprovalNeeded(context.Context, workflow.Request, int)          {}
-func (quiet) Decided(context.Context, workflow.Request)                      {}
-func (quiet) Granted(context.Context, workflow.Request, map[string]string)   {}
-func (quiet) ExpiringSoon(context.Context, workflow.Request)                 {}
-func (quiet) Ended(context.Context, workflow.Request)                        {}
-func (quiet) RevokeFailed(context.Context, workflow.Request, workflow.Grant) {}
-func (quiet) Reminder(context.Context, workflow.Request, int)                {}
-func (quiet) BreakGlass(context.Context, workflow.Request)                   {}
-func (quiet) ReviewNeeded(context.Context, workflow.Request)                 {}
-
 // world is a running latch: a real store, an engine with a fake clock and
 // a fake target, and the admin API over real HTTP on loopback.
 type world struct {
@@ -161,7 +147,7 @@ func newWorld(t *testing.T, admins ...string) *world {
 		t.Fatal(err)
 	}
 	w.eng, err = workflow.NewEngine(workflow.Config{Store: w.store, Catalogue: cat, Policies: policies, Directory: dir,
-		Connectors: map[string]workflow.Provisioner{"pg": w.target}, Notifier: quiet{}, Clock: w.clock, Admins: admins})
+		Connectors: map[string]workflow.Provisioner{"pg": w.target}, Notifier: workflow.NopNotifier{}, Clock: w.clock, Admins: admins})
 	if err != nil {
 		t.Fatal(err)
 	}

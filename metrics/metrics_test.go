@@ -135,20 +135,6 @@ func (f *fakeConnector) failRevokes(n int) {
 	f.revokeFailing = n
 }
 
-// quiet is a Notifier that tells nobody anything.
-type quiet struct{}
-
-func (quiet) Submitted(context.Context, workflow.Request)                    {}
-func (quiet) ApprovalNeeded(context.Context, workflow.Request, int)          {}
-func (quiet) Decided(context.Context, workflow.Request)                      {}
-func (quiet) Granted(context.Context, workflow.Request, map[string]string)   {}
-func (quiet) ExpiringSoon(context.Context, workflow.Request)                 {}
-func (quiet) Ended(context.Context, workflow.Request)                        {}
-func (quiet) RevokeFailed(context.Context, workflow.Request, workflow.Grant) {}
-func (quiet) Reminder(context.Context, workflow.Request, int)                {}
-func (quiet) BreakGlass(context.Context, workflow.Request)                   {}
-func (quiet) ReviewNeeded(context.Context, workflow.Request)                 {}
-
 // progress is how far Follow has counted.
 type progress struct {
 	mu   sync.Mutex
@@ -238,7 +224,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.eng, err = workflow.NewEngine(workflow.Config{Store: w.store, Catalogue: cat, Policies: policies, Directory: dir, Notifier: quiet{},
+	w.eng, err = workflow.NewEngine(workflow.Config{Store: w.store, Catalogue: cat, Policies: policies, Directory: dir, Notifier: workflow.NopNotifier{},
 		Clock: w.clock, Admins: []string{"UBOB"},
 		Connectors: map[string]workflow.Provisioner{"pg": w.m.Provisioner("pg", w.pg), "bad": w.m.Provisioner("bad", w.bad)}})
 	if err != nil {

@@ -24,21 +24,6 @@ import (
 // directory, so that every commit is durable (fsync) as in production, and
 // on the real clock, since they measure wall-clock time.
 
-// quietNotifier tells nobody anything, so that the benchmarks measure the
-// engine and the store, not a notifier.
-type quietNotifier struct{}
-
-func (quietNotifier) Submitted(context.Context, workflow.Request)                    {}
-func (quietNotifier) ApprovalNeeded(context.Context, workflow.Request, int)          {}
-func (quietNotifier) Decided(context.Context, workflow.Request)                      {}
-func (quietNotifier) Granted(context.Context, workflow.Request, map[string]string)   {}
-func (quietNotifier) ExpiringSoon(context.Context, workflow.Request)                 {}
-func (quietNotifier) Ended(context.Context, workflow.Request)                        {}
-func (quietNotifier) RevokeFailed(context.Context, workflow.Request, workflow.Grant) {}
-func (quietNotifier) Reminder(context.Context, workflow.Request, int)                {}
-func (quietNotifier) BreakGlass(context.Context, workflow.Request)                   {}
-func (quietNotifier) ReviewNeeded(context.Context, workflow.Request)                 {}
-
 // timedTarget is a target that does nothing but note when the engine
 // reached it: the time Grant was entered for each request, and how many
 // times Revoke was entered.
@@ -179,7 +164,7 @@ func benchmarkApprove(b *testing.B, deciders int, idle bool) {
 	target := newTimedTarget()
 	eng, err := workflow.NewEngine(workflow.Config{
 		Store: s, Catalogue: benchCatalogue(b, policy.Name), Policies: map[string]*workflow.Policy{policy.Name: policy},
-		Directory: dir, Notifier: quietNotifier{}, Clock: workflow.RealClock{},
+		Directory: dir, Notifier: workflow.NopNotifier{}, Clock: workflow.RealClock{},
 		Connectors: map[string]workflow.Provisioner{"pg": target},
 	})
 	if err != nil {
@@ -534,7 +519,7 @@ func BenchmarkRecovery(b *testing.B) {
 		pprof.Do(context.Background(), pprof.Labels("phase", "recovery"), func(context.Context) {
 			t, err = recoverOnce(b, path, workflow.Config{
 				Catalogue: cat, Policies: map[string]*workflow.Policy{policy.Name: policy},
-				Directory: dir, Notifier: quietNotifier{}, Clock: workflow.RealClock{},
+				Directory: dir, Notifier: workflow.NopNotifier{}, Clock: workflow.RealClock{},
 			})
 		})
 		if err != nil {

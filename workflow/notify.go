@@ -39,3 +39,20 @@ type Notifier interface {
 	// ReviewNeeded asks the reviewers to review a break-glass grant.
 	ReviewNeeded(ctx context.Context, r Request)
 }
+
+// NopNotifier tells nobody anything. Embed it in a notifier that cares
+// about only some notices.
+type NopNotifier struct{}
+
+var _ Notifier = NopNotifier{}
+
+func (NopNotifier) Submitted(context.Context, Request)                  {}
+func (NopNotifier) ApprovalNeeded(context.Context, Request, int)        {}
+func (NopNotifier) Decided(context.Context, Request)                    {}
+func (NopNotifier) Granted(context.Context, Request, map[string]string) {}
+func (NopNotifier) ExpiringSoon(context.Context, Request)               {}
+func (NopNotifier) Ended(context.Context, Request)                      {}
+func (NopNotifier) RevokeFailed(context.Context, Request, Grant)        {}
+func (NopNotifier) Reminder(context.Context, Request, int)              {}
+func (NopNotifier) BreakGlass(context.Context, Request)                 {}
+func (NopNotifier) ReviewNeeded(context.Context, Request)               {}

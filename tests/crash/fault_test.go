@@ -15,6 +15,7 @@ import (
 // revokeFailures records the engine's revoke_failed alerts; the other
 // notices are not this test's concern.
 type revokeFailures struct {
+	workflow.NopNotifier
 	mu     sync.Mutex
 	alerts []string // grant ids
 }
@@ -30,16 +31,6 @@ func (n *revokeFailures) count() int {
 	defer n.mu.Unlock()
 	return len(n.alerts)
 }
-
-func (*revokeFailures) Submitted(context.Context, workflow.Request)                  {}
-func (*revokeFailures) ApprovalNeeded(context.Context, workflow.Request, int)        {}
-func (*revokeFailures) Decided(context.Context, workflow.Request)                    {}
-func (*revokeFailures) Granted(context.Context, workflow.Request, map[string]string) {}
-func (*revokeFailures) ExpiringSoon(context.Context, workflow.Request)               {}
-func (*revokeFailures) Ended(context.Context, workflow.Request)                      {}
-func (*revokeFailures) Reminder(context.Context, workflow.Request, int)              {}
-func (*revokeFailures) BreakGlass(context.Context, workflow.Request)                 {}
-func (*revokeFailures) ReviewNeeded(context.Context, workflow.Request)               {}
 
 // TestPostgresDownDuringRevocation stops PostgreSQL while a grant expires:
 // the revoke is retried with back-off, turns revoke_failed and is
