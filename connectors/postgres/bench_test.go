@@ -12,7 +12,7 @@ import (
 
 // direct makes the connector reach the server without the proxy.
 func direct(srv *server) func(*postgres.Config) {
-	return func(c *postgres.Config) { c.Port = srv.port }
+	return func(c *postgres.Config) { c.Port = srv.Port }
 }
 
 // BenchmarkGrantRevoke times one Grant and Revoke round trip against the

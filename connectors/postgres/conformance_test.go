@@ -78,7 +78,7 @@ func newEnv(t testing.TB, mode postgres.Mode, edit ...func(*postgres.Config)) *e
 	t.Helper()
 	srv := testServer(t)
 	sl := newSlice(t, srv, "jane", "omar")
-	p := newProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(srv.port)))
+	p := newProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(srv.Port)))
 	cfg := postgres.Config{
 		Name:             "pg-" + strings.TrimSuffix(sl.prefix, "_"),
 		Host:             "127.0.0.1",
@@ -91,7 +91,7 @@ func newEnv(t testing.TB, mode postgres.Mode, edit ...func(*postgres.Config)) *e
 		UsernameTemplate: sl.template(),
 		// Beneficiaries reach the server directly, so that their
 		// credentials work while the proxy is down.
-		ConnectPort: srv.port,
+		ConnectPort: srv.Port,
 	}
 	for _, f := range edit {
 		f(&cfg)
@@ -130,7 +130,7 @@ func (e *env) has(ctx context.Context, a workflow.Access) (bool, error) {
 	switch e.mode {
 	case postgres.ModeRole:
 		var err error
-		cfg, err = pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s sslmode=disable", e.srv.port, database))
+		cfg, err = pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s sslmode=disable", e.srv.Port, database))
 		if err != nil {
 			return false, err
 		}

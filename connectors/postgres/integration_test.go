@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/latchhq/latch/connectors/postgres"
+	"github.com/latchhq/latch/internal/pgtest"
 	"github.com/latchhq/latch/workflow"
 )
 
@@ -308,7 +309,7 @@ func TestPasswordStaysSecret(t *testing.T) {
 		if !strings.Contains(g.Message, "password:  "+password) {
 			t.Errorf("grant %d: the message does not give the password on a line of its own:\n%s", i+1, g.Message)
 		}
-		log, err := os.ReadFile(e.srv.log)
+		log, err := os.ReadFile(e.srv.Log)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -430,7 +431,7 @@ func TestErrorClassification(t *testing.T) {
 		{name: "unknown account", mode: postgres.ModeRole, access: func(a workflow.Access) workflow.Access { a.User = nobody; return a }, permanent: true, sentinel: postgres.ErrUnknownAccount},
 		{name: "latch's own role", mode: postgres.ModeRole, access: withEntitlement(adminUser), permanent: true, sentinel: postgres.ErrUnsafeRole},
 		{name: "ephemeral latch's own role", mode: postgres.ModeEphemeral, access: withEntitlement(adminUser), permanent: true, sentinel: postgres.ErrUnsafeRole},
-		{name: "superuser role", mode: postgres.ModeRole, access: withEntitlement(superuser), permanent: true, sentinel: postgres.ErrUnsafeRole},
+		{name: "superuser role", mode: postgres.ModeRole, access: withEntitlement(pgtest.Superuser), permanent: true, sentinel: postgres.ErrUnsafeRole},
 		{name: "insufficient privilege", mode: postgres.ModeRole, edit: asWeak, permanent: true, sqlState: "42501"},
 		{name: "ephemeral insufficient privilege", mode: postgres.ModeEphemeral, edit: asWeak, permanent: true, sqlState: "42501"},
 		{name: "latch's password refused", mode: postgres.ModeRole, edit: func(c *postgres.Config) { c.Password = "wrong" }, sqlState: "28P01"},
@@ -485,8 +486,8 @@ func TestUnixSocket(t *testing.T) {
 	sl := newSlice(t, srv, "jane")
 	c, err := postgres.New(postgres.Config{
 		Name:             "socket",
-		Host:             srv.dir, // local connections are trusted on the test server
-		Port:             srv.port,
+		Host:             srv.Dir, // local connections are trusted on the test server
+		Port:             srv.Port,
 		Database:         database,
 		User:             adminUser,
 		Mode:             postgres.ModeEphemeral,
@@ -505,8 +506,8 @@ func TestUnixSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := u.Query().Get("host"); got != srv.dir {
-		t.Errorf("connection string %s: host %q, want the socket directory %q", redact(u), got, srv.dir)
+	if got := u.Query().Get("host"); got != srv.Dir {
+		t.Errorf("connection string %s: host %q, want the socket directory %q", redact(u), got, srv.Dir)
 	}
 	cfg, err := pgx.ParseConfig(u.String())
 	if err != nil {

@@ -2,24 +2,20 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/latchhq/latch/connectors/connectortest"
+	"github.com/latchhq/latch/internal/pgtest"
 )
 
 // The test server's fixed roles and database, made once at start.
@@ -29,17 +25,12 @@ const (
 	personPassword = "person-secret"
 	database       = "app"
 	entitlement    = "readonly" // may read table secret
-	superuser      = "postgres"
 )
 
 // server is one PostgreSQL started for the whole test binary: tests share
 // it, each working in a slice of its own (see newSlice).
 type server struct {
-	dir  string // holds the data directory, the socket and the log
-	port int    // on 127.0.0.1
-	log  string // the server's output
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the server has exited
+	*pgtest.Server
 }
 
 var shared struct {
@@ -52,7 +43,7 @@ var shared struct {
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if shared.srv != nil {
-		shared.srv.stop()
+		shared.srv.Remove()
 	}
 	os.Exit(code)
 }
@@ -69,145 +60,29 @@ func testServer(t testing.TB) *server {
 	return shared.srv
 }
 
-// serverCredential is whom the server runs as: initdb and postgres refuse
-// to run as root.
-func serverCredential() (*syscall.Credential, error) {
-	if os.Geteuid() != 0 {
-		return nil, nil
-	}
-	cred := &syscall.Credential{Uid: 65534, Gid: 65534} // nobody
-	if u, err := user.Lookup("postgres"); err == nil {
-		uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
-		gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
-		if err := errors.Join(err1, err2); err != nil {
-			return nil, err
-		}
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	return cred, nil
-}
-
-func startServer(initdb string) (_ *server, err error) {
-	bin := filepath.Dir(initdb)
-	postgres := filepath.Join(bin, "postgres")
-	if _, err := os.Stat(postgres); err != nil {
-		return nil, fmt.Errorf("postgres beside initdb: %w", err)
-	}
-	cred, err := serverCredential()
+func startServer(initdb string) (*server, error) {
+	// log_statement=ddl, so that a test can check that no password reaches
+	// the log.
+	srv, err := pgtest.Start(initdb, "log_statement=ddl")
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "latch-postgres-")
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			os.RemoveAll(dir)
-		}
-	}()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return nil, err
-	}
-	if cred != nil {
-		if err := os.Chown(dir, int(cred.Uid), int(cred.Gid)); err != nil {
-			return nil, err
-		}
-	}
-	data := filepath.Join(dir, "data")
-	s := &server{dir: dir, log: filepath.Join(dir, "server.log"), done: make(chan struct{})}
-
-	init := exec.Command(initdb, "-D", data, "-U", superuser, "-E", "UTF8", "--no-locale",
-		"--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync")
-	init.Dir = dir
-	init.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := init.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("initdb: %w\n%s", err, out)
-	}
-
-	if s.port, err = connectortest.FreePort(); err != nil {
-		return nil, err
-	}
-	logFile, err := os.Create(s.log)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	s.cmd = exec.Command(postgres, "-D", data, "-k", dir, "-p", strconv.Itoa(s.port),
-		"-c", "listen_addresses=127.0.0.1",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=100", "-c", "shared_buffers=16MB",
-		// So that a test can check that no password reaches the log.
-		"-c", "log_statement=ddl")
-	s.cmd.Dir = dir
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
-	}
-	go func() {
-		s.cmd.Wait()
-		close(s.done)
-	}()
-	if err := s.waitReady(30 * time.Second); err != nil {
-		s.stop()
-		return nil, err
-	}
+	s := &server{srv}
 	if err := s.setup(); err != nil {
-		s.stop()
+		s.Remove()
 		return nil, fmt.Errorf("set up: %w", err)
 	}
 	return s, nil
 }
 
-// waitReady polls the server until the superuser can connect.
-func (s *server) waitReady(limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn, err := s.superConn(ctx, "postgres")
-		cancel()
-		if err == nil {
-			conn.Close(context.Background())
-			return nil
-		}
-		select {
-		case <-s.done:
-			out, _ := os.ReadFile(s.log)
-			return fmt.Errorf("postgres exited: %s", out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("postgres not ready after %s: %w", limit, err)
-		}
-		time.Sleep(50 * time.Millisecond) // the server's own start-up
-	}
-}
-
-// stop shuts the server down (fast shutdown) and removes its files.
-func (s *server) stop() {
-	s.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.done
-	}
-	os.RemoveAll(s.dir)
-}
-
 // superConn connects as the superuser through the Unix socket.
 func (s *server) superConn(ctx context.Context, db string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=disable", s.dir, s.port, superuser, db))
-	if err != nil {
-		return nil, err
-	}
-	return pgx.ConnectConfig(ctx, cfg)
+	return s.SuperConn(ctx, db)
 }
 
 // connect logs in over TCP with a password, as a beneficiary does.
 func (s *server) connect(ctx context.Context, user, password, db string) (*pgx.Conn, error) {
-	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s sslmode=disable", s.port, db))
+	cfg, err := pgx.ParseConfig(fmt.Sprintf("host=127.0.0.1 port=%d dbname=%s sslmode=disable", s.Port, db))
 	if err != nil {
 		return nil, err
 	}
@@ -218,40 +93,23 @@ func (s *server) connect(ctx context.Context, user, password, db string) (*pgx.C
 func (s *server) setup() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := s.superConn(ctx, "postgres")
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	for _, stmt := range []string{
+	if err := s.Exec(ctx, "postgres",
 		fmt.Sprintf("CREATE ROLE %s LOGIN CREATEROLE PASSWORD '%s'", adminUser, adminPassword),
-		"GRANT pg_signal_backend TO " + adminUser,
-		"CREATE ROLE " + entitlement + " NOLOGIN",
-		"CREATE DATABASE " + database,
-	} {
-		if _, err := conn.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("%s: %w", stmt, err)
-		}
-	}
-	app, err := s.superConn(ctx, database)
-	if err != nil {
+		"GRANT pg_signal_backend TO "+adminUser,
+		"CREATE ROLE "+entitlement+" NOLOGIN",
+		"CREATE DATABASE "+database,
+	); err != nil {
 		return err
 	}
-	defer app.Close(ctx)
-	for _, stmt := range []string{
+	return s.Exec(ctx, database,
 		"CREATE TABLE secret (v int)",
 		"INSERT INTO secret VALUES (42)",
 		"REVOKE ALL ON secret FROM PUBLIC",
-		"GRANT SELECT ON secret TO " + entitlement,
+		"GRANT SELECT ON secret TO "+entitlement,
 		// Where an ephemeral role can create something of its own.
 		"CREATE SCHEMA scratch",
-		"GRANT USAGE, CREATE ON SCHEMA scratch TO " + entitlement,
-	} {
-		if _, err := app.Exec(ctx, stmt); err != nil {
-			return fmt.Errorf("%s: %w", stmt, err)
-		}
-	}
-	return nil
+		"GRANT USAGE, CREATE ON SCHEMA scratch TO "+entitlement,
+	)
 }
 
 // super runs statements as the superuser on database db.

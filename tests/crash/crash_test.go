@@ -61,7 +61,7 @@ func TestKillServerRepeatedly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer emu.Close()
-	cfg := writeConfig(t, emu, dir, pg.port)
+	cfg := writeConfig(t, emu, dir, pg.Port)
 	if out, err := exec.Command(bin, "check", "--config", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("latch check: %v\n%s", err, out)
 	}

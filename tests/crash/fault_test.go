@@ -38,7 +38,7 @@ func (n *revokeFailures) count() int {
 // dropped. The engine runs on a fake clock; PostgreSQL is real.
 func TestPostgresDownDuringRevocation(t *testing.T) {
 	pg := startPostgres(t)
-	conn, err := postgres.New(postgres.Config{Name: "pg", Host: "127.0.0.1", Port: pg.port, Database: pgDatabase,
+	conn, err := postgres.New(postgres.Config{Name: "pg", Host: "127.0.0.1", Port: pg.Port, Database: pgDatabase,
 		User: pgLatchUser, Password: pgLatchPass, SSLMode: "disable", Mode: postgres.ModeEphemeral, ConnectTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +90,7 @@ func TestPostgresDownDuringRevocation(t *testing.T) {
 		t.Fatalf("after the grant: roles %v, %v; want one", roles, err)
 	}
 
-	pg.stop()
+	pg.Stop()
 	settle(time.Hour) // expired, with PostgreSQL down
 	for range 40 {    // the back-off grows to 5 minutes; six failures turn the grant revoke_failed
 		settle(time.Minute)
@@ -106,7 +106,9 @@ func TestPostgresDownDuringRevocation(t *testing.T) {
 		t.Errorf("%d revoke_failed alerts, want 1", alerts.count())
 	}
 
-	pg.launch(t) // back
+	if err := pg.Launch(); err != nil { // back
+		t.Fatal(err)
+	}
 	for range 4 {
 		settle(5 * time.Minute)
 	}
