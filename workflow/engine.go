@@ -50,7 +50,14 @@ type Config struct {
 	Admins []string
 	// Tick is the wheel's tick (default DefaultTick).
 	Tick time.Duration
+	// ShutdownGrace is how long Close lets the work in flight finish
+	// before cancelling it (default DefaultShutdownGrace).
+	ShutdownGrace time.Duration
 }
+
+// DefaultShutdownGrace bounds how long Close waits for connector calls in
+// flight.
+const DefaultShutdownGrace = 30 * time.Second
 
 // Engine runs requests through their lives: it turns commands into events,
 // checks them against policy and state, commits them, and then does what
@@ -82,6 +89,9 @@ func NewEngine(cfg Config) (*Engine, error) {
 	switch {
 	case cfg.Store == nil, cfg.Catalogue == nil, cfg.Directory == nil, cfg.Notifier == nil, cfg.Clock == nil:
 		return nil, errors.New("engine: store, catalogue, directory, notifier and clock are required")
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = DefaultShutdownGrace
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &Engine{
@@ -203,9 +213,23 @@ func (e *Engine) Close() {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
+	// No new work starts now. What is in flight (a connector call, the
+	// commits after it, the queued notices) gets ShutdownGrace to finish
+	// before it is cancelled.
+	idle := make(chan struct{})
+	go func() {
+		e.Wait()
+		close(idle)
+	}()
+	grace := time.NewTimer(e.cfg.ShutdownGrace)
+	select {
+	case <-idle:
+	case <-grace.C:
+	}
+	grace.Stop()
 	e.cancel()
 	e.loop.Wait()
-	e.Wait()
+	<-idle
 }
 
 // Wait blocks until no background work is left: no connector call in

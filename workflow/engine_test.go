@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -28,6 +29,7 @@ type fakeTarget struct {
 	revokeFailing int              // how many revokes fail before one works
 	hang          bool             // calls wait for their context to end, as with a target that never answers
 	hanging       chan struct{}    // receives when a call starts to hang
+	unhang        chan struct{}    // closed to let the hanging calls answer
 }
 
 // wait blocks a call while the target hangs. The caller holds f.mu.
@@ -37,13 +39,21 @@ func (f *fakeTarget) wait(ctx context.Context) error {
 	}
 	f.mu.Unlock()
 	f.hanging <- struct{}{}
-	<-ctx.Done()
-	f.mu.Lock()
-	return ctx.Err()
+	select {
+	case <-ctx.Done():
+		f.mu.Lock()
+		return ctx.Err()
+	case <-f.unhang:
+		f.mu.Lock()
+		return nil
+	}
 }
 
+// release lets the calls hanging now answer.
+func (f *fakeTarget) release() { close(f.unhang) }
+
 func newFakeTarget() *fakeTarget {
-	return &fakeTarget{access: map[string]bool{}, until: map[string]time.Time{}, failGrant: map[string]error{}, hanging: make(chan struct{}, 1)}
+	return &fakeTarget{access: map[string]bool{}, until: map[string]time.Time{}, failGrant: map[string]error{}, hanging: make(chan struct{}, 1), unhang: make(chan struct{})}
 }
 
 func (f *fakeTarget) Grant(ctx context.Context, a workflow.Access) (workflow.Granted, error) {
@@ -237,7 +247,10 @@ func newWorld(t *testing.T) *world {
 	w := &world{t: t, path: filepath.Join(t.TempDir(), "latch.db"), target: newFakeTarget(), notes: &notes{},
 		clock: workflow.NewFakeClock(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))}
 	w.cfg = workflow.Config{Catalogue: cat, Policies: policies, Directory: dir, Notifier: w.notes, Clock: w.clock,
-		Connectors: map[string]workflow.Provisioner{"pg": w.target, "ldap": w.target}, Admins: []string{"USAM"}}
+		Connectors: map[string]workflow.Provisioner{"pg": w.target, "ldap": w.target}, Admins: []string{"USAM"},
+		// A stop cuts calls in flight at once: the tests that stop in the
+		// middle of one want that, as a crash would.
+		ShutdownGrace: time.Millisecond}
 	w.start()
 	t.Cleanup(w.stop)
 	return w
@@ -928,6 +941,35 @@ func TestPerGrantAccessIsRevokedEvenWhenAnotherGrantIsActive(t *testing.T) {
 				t.Errorf("released request: %s", got.State)
 			}
 		})
+	}
+}
+
+func TestCloseLetsCallsInFlightFinish(t *testing.T) {
+	w := newWorld(t)
+	w.stop()
+	w.cfg.ShutdownGrace = time.Minute
+	w.start()
+	w.target.mu.Lock()
+	w.target.hang = true
+	w.target.mu.Unlock()
+	r, err := w.eng.Submit(context.Background(), workflow.Submission{Item: "db-ro", Requester: "UALICE", Justification: "on call"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-w.target.hanging // the grant call is in flight
+	closed := make(chan struct{})
+	go func() {
+		w.eng.Close()
+		close(closed)
+	}()
+	for w.eng.Running() { // until Close has begun
+		runtime.Gosched()
+	}
+	w.target.release()
+	<-closed
+	w.eng = nil
+	if got := w.request(r.ID); got.State != workflow.RequestActive {
+		t.Errorf("the grant in flight at Close ended %s, want it finished: active", got.State)
 	}
 }
 
