@@ -3,8 +3,10 @@ package bot
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
@@ -13,7 +15,9 @@ import (
 
 // onInteraction handles clicks, type-ahead and form submissions. Type-ahead
 // and submissions are answered in the ack itself (options, or inline
-// errors); clicks are acked at once and acted on after.
+// errors). A click that decides something (Approve, Release, Cancel,
+// Review) is committed before its ack, so that an acked click is in the
+// log; what it shows people, and clicks that open a form, come after.
 func (b *Bot) onInteraction(ctx context.Context, cb slack.InteractionCallback) (any, afterAck) {
 	switch cb.Type {
 	case slack.InteractionTypeBlockSuggestion:
@@ -24,7 +28,7 @@ func (b *Bot) onInteraction(ctx context.Context, cb slack.InteractionCallback) (
 		if len(cb.ActionCallback.BlockActions) == 0 {
 			return nil, nil
 		}
-		after := b.click(cb, cb.ActionCallback.BlockActions[0])
+		after := b.click(ctx, cb, cb.ActionCallback.BlockActions[0])
 		if after != nil && cb.View.Type == slack.VTHomeTab {
 			// Acted on from App Home: show the result there.
 			return nil, func(ctx context.Context) {
@@ -103,8 +107,60 @@ func jsonLen(s string) int {
 	return n
 }
 
+// commandBudget bounds how long a click's command may hold up its ack:
+// Slack wants the ack within 3 s. A command still running then goes on
+// after the ack.
+const commandBudget = 2 * time.Second
+
+// command runs a click's command, the part recorded in the log, before the
+// ack when it finishes within commandBudget, and returns the work to do
+// after the ack with its outcome.
+func (b *Bot) command(ctx context.Context, run func(context.Context) (workflow.Request, error), then func(ctx context.Context, r workflow.Request, err error)) afterAck {
+	type outcome struct {
+		r     workflow.Request
+		err   error
+		panic any
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		var o outcome
+		defer func() {
+			if p := recover(); p != nil {
+				// Raised again after the ack, where the handler's recovery
+				// logs it and apologizes.
+				o.panic = fmt.Sprintf("%v\n%s", p, debug.Stack())
+			}
+			done <- o
+		}()
+		// Once started, a command finishes even if latch is shutting down.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		o.r, o.err = run(ctx)
+	}()
+	timer := time.NewTimer(commandBudget)
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		return func(ctx context.Context) {
+			if o.panic != nil {
+				panic(o.panic)
+			}
+			then(ctx, o.r, o.err)
+		}
+	case <-timer.C:
+		b.log.Warn().Dur("budget", commandBudget).Msg("a click's command is slow; acked before it was recorded")
+		return func(ctx context.Context) {
+			o := <-done
+			if o.panic != nil {
+				panic(o.panic)
+			}
+			then(ctx, o.r, o.err)
+		}
+	}
+}
+
 // click handles a button or a select.
-func (b *Bot) click(cb slack.InteractionCallback, a *slack.BlockAction) afterAck {
+func (b *Bot) click(ctx context.Context, cb slack.InteractionCallback, a *slack.BlockAction) afterAck {
 	user, id := cb.User.ID, a.Value
 	channel := cb.Channel.ID
 	if channel == "" {
@@ -112,14 +168,15 @@ func (b *Bot) click(cb slack.InteractionCallback, a *slack.BlockAction) afterAck
 	}
 	switch a.ActionID {
 	case actionApprove:
-		return func(ctx context.Context) {
-			r, err := b.engine.Approve(ctx, id, user)
+		return b.command(ctx, func(ctx context.Context) (workflow.Request, error) {
+			return b.engine.Approve(ctx, id, user)
+		}, func(ctx context.Context, r workflow.Request, err error) {
 			if err != nil {
 				b.tell(ctx, user, channel, b.refusal("Approval not recorded", err))
 				return
 			}
 			b.refreshCards(ctx, r.ID)
-		}
+		})
 	case actionDeny:
 		return func(ctx context.Context) {
 			r, ok := b.load(ctx, id, user, channel)
@@ -133,21 +190,25 @@ func (b *Bot) click(cb slack.InteractionCallback, a *slack.BlockAction) afterAck
 			b.openView(ctx, cb.TriggerID, user, channel, DenyForm(b.cfg.Catalogue, &r))
 		}
 	case actionCancel:
-		return func(ctx context.Context) {
-			if _, err := b.engine.Cancel(ctx, id, user); err != nil {
+		return b.command(ctx, func(ctx context.Context) (workflow.Request, error) {
+			return b.engine.Cancel(ctx, id, user)
+		}, func(ctx context.Context, _ workflow.Request, err error) {
+			if err != nil {
 				b.tell(ctx, user, channel, b.refusal("Not cancelled", err))
 				return
 			}
 			b.tell(ctx, user, channel, "Your request is cancelled.")
-		}
+		})
 	case actionRelease:
-		return func(ctx context.Context) {
-			if _, err := b.engine.Release(ctx, id, user); err != nil {
+		return b.command(ctx, func(ctx context.Context) (workflow.Request, error) {
+			return b.engine.Release(ctx, id, user)
+		}, func(ctx context.Context, _ workflow.Request, err error) {
+			if err != nil {
 				b.tell(ctx, user, channel, b.refusal("Not released", err))
 				return
 			}
 			b.tell(ctx, user, channel, "Released: your access is being taken back now.")
-		}
+		})
 	case actionExtend:
 		return func(ctx context.Context) {
 			r, ok := b.load(ctx, id, user, channel)
@@ -167,8 +228,9 @@ func (b *Bot) click(cb slack.InteractionCallback, a *slack.BlockAction) afterAck
 			}
 		}
 	case actionReview:
-		return func(ctx context.Context) {
-			r, err := b.engine.Review(ctx, id, user, "")
+		return b.command(ctx, func(ctx context.Context) (workflow.Request, error) {
+			return b.engine.Review(ctx, id, user, "")
+		}, func(ctx context.Context, r workflow.Request, err error) {
 			if err != nil {
 				b.tell(ctx, user, channel, b.refusal("Review not recorded", err))
 				return
@@ -178,7 +240,7 @@ func (b *Bot) click(cb slack.InteractionCallback, a *slack.BlockAction) afterAck
 				// A reminder to review, which is not recorded on the request.
 				b.update(ctx, channel, cb.Message.Timestamp, "Break-glass reviewed", BreakGlassMessage(b.cfg.Catalogue, &r, true))
 			}
-		}
+		})
 	case actionRequestItem:
 		return func(ctx context.Context) {
 			fi, problem := b.formItem(ctx, user, id)
