@@ -71,17 +71,8 @@ func (s *Store) Append(ctx context.Context, events ...workflow.Event) ([]workflo
 func (s *Store) enqueue(ctx context.Context, req *appendReq) error {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
-	switch {
-	case s.closed:
-		return ErrClosed
-	case s.db.IsReadOnly():
-		return ErrReadOnly
-	}
-	s.headMu.RLock()
-	failed := s.failed
-	s.headMu.RUnlock()
-	if failed != nil {
-		return failed
+	if err := s.writeErr(); err != nil {
+		return err
 	}
 	select {
 	case s.queue <- req:
@@ -211,10 +202,7 @@ func (s *Store) commit(batch []*appendReq) {
 		// bbolt may have made part of a failed commit visible (its meta
 		// page is written before the final sync), so nothing more may be
 		// appended on top of what this process believes is the head.
-		ferr := fmt.Errorf("%w: commit events: %v; restart latch to continue from what is on disk", ErrFailed, err)
-		s.headMu.Lock()
-		s.failed = ferr
-		s.headMu.Unlock()
+		ferr := s.fail(failure("commit events", err))
 		answer(batch, ferr)
 	default:
 		s.headMu.Lock()
@@ -226,6 +214,45 @@ func (s *Store) commit(batch []*appendReq) {
 		s.headMu.Unlock()
 		answer(batch, nil)
 	}
+}
+
+// fail puts the store in its failed state, in which it refuses writes,
+// and tells Options.OnFail once. It returns the failure to report.
+func (s *Store) fail(err error) error {
+	s.headMu.Lock()
+	first := s.failed == nil
+	if first {
+		s.failed = err
+	} else {
+		err = s.failed
+	}
+	s.headMu.Unlock()
+	if first && s.onFail != nil {
+		s.onFail(err)
+	}
+	return err
+}
+
+// Err returns nil while the store takes writes, and otherwise the failure
+// that stopped it (an ErrFailed saying what happened and what to do), or
+// ErrClosed, or ErrReadOnly.
+func (s *Store) Err() error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	return s.writeErr()
+}
+
+// writeErr is Err for a caller that holds closeMu.
+func (s *Store) writeErr() error {
+	switch {
+	case s.closed:
+		return ErrClosed
+	case s.db.IsReadOnly():
+		return ErrReadOnly
+	}
+	s.headMu.RLock()
+	defer s.headMu.RUnlock()
+	return s.failed
 }
 
 // answer completes requests with err (nil for success).

@@ -3,6 +3,10 @@ package store
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"syscall"
+
+	"github.com/latchhq/latch/workflow"
 )
 
 var (
@@ -30,8 +34,9 @@ var (
 
 	// ErrFailed means a commit failed in a way that leaves its outcome
 	// unknown (its events may or may not be on disk). The store refuses
-	// further appends; reopen it to continue from what is on disk.
-	ErrFailed = errors.New("store failed")
+	// further writes; reopen it to continue from what is on disk. It
+	// matches workflow.ErrUnrecorded.
+	ErrFailed = fmt.Errorf("store failed (%w)", workflow.ErrUnrecorded)
 
 	// ErrFormat means the file is not a latch store this version can read.
 	ErrFormat = errors.New("unsupported store format")
@@ -45,4 +50,26 @@ type ChainError struct {
 
 func (e *ChainError) Error() string {
 	return fmt.Sprintf("audit chain broken at event %d: %s", e.Seq, e.Reason)
+}
+
+// failure describes a commit error for the person who must fix it: what
+// went wrong with the disk, if the system said, and what to do.
+func failure(op string, err error) error {
+	// bbolt wraps some errors as text (a failed resize), so the system's
+	// message is looked for too.
+	is := func(errno syscall.Errno) bool {
+		return errors.Is(err, errno) || strings.Contains(err.Error(), errno.Error())
+	}
+	fix := "restart latch to continue from what is on disk"
+	switch {
+	case is(syscall.ENOSPC), is(syscall.EDQUOT):
+		fix = "the disk holding the store is full: free space on it, then restart latch"
+	case is(syscall.EFBIG):
+		fix = "the store file reached the size limit set for latch (ulimit -f): raise it or free space, then restart latch"
+	case is(syscall.EROFS):
+		fix = "the file system holding the store is read-only: make it writable, then restart latch"
+	case is(syscall.EIO):
+		fix = "the disk reported an I/O error: check it, then restart latch (latch audit verify checks the log)"
+	}
+	return fmt.Errorf("%w: %s: %v; %s", ErrFailed, op, err, fix)
 }

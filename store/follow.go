@@ -65,17 +65,19 @@ func (s *Store) Cursor(name string) (uint64, error) {
 func (s *Store) SetCursor(name string, seq uint64) error {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
-	if s.closed {
-		return ErrClosed
+	if err := s.writeErr(); err != nil {
+		return err
 	}
-	if s.db.IsReadOnly() {
-		return ErrReadOnly
-	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketCursors)
 		if err != nil {
 			return err
 		}
 		return b.Put([]byte(name), binary.BigEndian.AppendUint64(nil, seq))
 	})
+	if err != nil {
+		// Like a failed append: what bbolt left on disk is not known.
+		return s.fail(failure("save cursor "+name, err))
+	}
+	return nil
 }

@@ -41,6 +41,11 @@ type Options struct {
 
 	// MaxBatch caps how many events one group commit holds (default 8192).
 	MaxBatch int
+
+	// OnFail, if set, is called once, from the goroutine whose write
+	// failed, when the store stops taking writes (ErrFailed: a full disk,
+	// a read-only file system). It must not block for long.
+	OnFail func(err error)
 }
 
 // Store is an open latch store file.
@@ -63,6 +68,7 @@ type Store struct {
 	changed chan struct{} // closed and replaced at every commit; guarded by headMu
 
 	failCommit func() error // tests only: makes a commit fail
+	onFail     func(error)
 }
 
 // head is the tail of the chain, as the head record in the meta bucket
@@ -138,6 +144,7 @@ func Open(path string, opts Options) (*Store, error) {
 		queue:   make(chan *appendReq, opts.MaxBatch),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
+		onFail:  opts.OnFail,
 	}
 	if err := s.init(opts.ReadOnly); err != nil {
 		db.Close()

@@ -13,6 +13,12 @@ import (
 // allow. Every *RefusedError matches it.
 var ErrRefused = errors.New("refused")
 
+// ErrUnrecorded means the audit log cannot be written (its disk is full,
+// its file system read-only, a commit failed): nothing is done without a
+// record, so latch takes no new work until its store is writable again.
+// Errors from a store in that state match it with errors.Is.
+var ErrUnrecorded = errors.New("the audit log cannot be written")
+
 // RefusalReason says why a command was refused, in a form callers can act
 // on without reading the message.
 type RefusalReason string
