@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -129,9 +130,16 @@ func (b *Bot) mine(user string) (active, pending []workflow.Request, err error) 
 
 // refusal turns an engine error into words for the person: a refusal says
 // why and what to do; anything else is latch's fault and is logged.
+// unrecordedText tells a person that latch takes no new work while its
+// audit log cannot be written.
+const unrecordedText = "latch cannot write its audit log right now, and it does nothing it cannot record, so it is taking no new requests or decisions. Nothing was changed. Your security team has been alerted; try again later."
+
 func (b *Bot) refusal(what string, err error) string {
 	if workflow.RefusalOf(err) != "" {
 		return what + ": " + escape(err.Error())
+	}
+	if errors.Is(err, workflow.ErrUnrecorded) {
+		return what + ": " + unrecordedText
 	}
 	b.log.Error().Err(err).Msg(what)
 	return what + ": latch could not do that just now (the error is logged). Try again in a minute."

@@ -1037,3 +1037,42 @@ func TestRevokeFailureIsAnnounced(t *testing.T) {
 	w.state(r.ID, workflow.RequestEnded)
 	w.told(dave, "expired and was revoked")
 }
+
+// TestAckedClicksAreRecorded: a click that decides something is in the log
+// by the time Slack has its ack, so a crash after the ack loses nothing
+// the person was shown as done.
+func TestAckedClicksAreRecorded(t *testing.T) {
+	w := newWorld(t)
+	alice, carol, dave := w.id("alice"), w.id("carol"), w.id("dave")
+	recorded := func(id, kind, actor string) bool {
+		found := false
+		err := w.store.Scan(w.ctx(), store.Filter{}, func(e *workflow.Event) error {
+			found = found || e.RequestID == id && e.Kind == kind && e.Actor == actor
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return found
+	}
+	r := w.request(alice, "prod-db", map[string]string{"duration": "2h", "justification": why["justification"]})
+	if _, err := w.emu.Click(w.ctx(), carol, w.card(carol, r), "approve"); err != nil {
+		t.Fatal(err)
+	}
+	// No settle: what is in the log now was there when the ack left.
+	if !recorded(r.ID, workflow.KindApproval, carol) {
+		t.Error("carol's approval was acked before it was in the log")
+	}
+	w.settle()
+
+	l := w.request(dave, "logs", map[string]string{"duration": "1h", "justification": "error rates after the deploy"})
+	w.state(l.ID, workflow.RequestActive)
+	if _, err := w.emu.Click(w.ctx(), dave, w.grantedMessage(dave, l), "release"); err != nil {
+		t.Fatal(err)
+	}
+	if !recorded(l.ID, workflow.KindEnding, dave) {
+		t.Error("dave's release was acked before it was in the log")
+	}
+	w.settle()
+	w.state(l.ID, workflow.RequestEnded)
+}

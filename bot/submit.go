@@ -72,6 +72,9 @@ func (b *Bot) refusalText(err error) string {
 	if workflow.RefusalOf(err) != "" {
 		return err.Error()
 	}
+	if errors.Is(err, workflow.ErrUnrecorded) {
+		return unrecordedText
+	}
 	b.log.Error().Err(err).Msg("form submission")
 	return "latch could not save this just now (the error is logged). Try again in a minute."
 }

@@ -79,9 +79,12 @@ type Engine struct {
 	again   map[string]bool              // requests to look at again when their worker finishes
 	backoff map[string]time.Time         // grant id → earliest next connector attempt
 	granted map[string]map[string]string // request id → connector messages not yet delivered
-	bgMu    sync.Mutex                   // serialises break-glass rate-limit checks
-	closed  bool
-	looping bool // Start's loop runs; guarded by mu
+	// unrecorded holds the grants taken back while the log could not
+	// record it, so that they are not taken back again and again.
+	unrecorded map[string]bool
+	bgMu       sync.Mutex // serialises break-glass rate-limit checks
+	closed     bool
+	looping    bool // Start's loop runs; guarded by mu
 }
 
 // NewEngine returns an engine; Start brings it up to date with the store.
@@ -103,6 +106,8 @@ func NewEngine(cfg Config) (*Engine, error) {
 		again:   make(map[string]bool),
 		backoff: make(map[string]time.Time),
 		granted: make(map[string]map[string]string),
+
+		unrecorded: make(map[string]bool),
 	}
 	e.idle = sync.NewCond(&e.mu)
 	e.notify = &outbox{e: e, n: cfg.Notifier}
@@ -315,9 +320,12 @@ func (e *Engine) fire(d Deadline, _ time.Time) {
 	e.background(func(ctx context.Context) {
 		switch d.Kind {
 		case DeadlineExpiry:
-			if _, err := e.end(ctx, id, ActorLatch, OutcomeExpired, "", nil); err != nil && ctx.Err() == nil {
-				// The end was not recorded (the store is failing): try again
-				// rather than let the access run on.
+			if r, err := e.end(ctx, id, ActorLatch, OutcomeExpired, "", nil); err != nil && ctx.Err() == nil {
+				// The end was not recorded (the store is failing): take the
+				// access back all the same, and try again to record it.
+				if errors.Is(err, ErrUnrecorded) && r.ID == id {
+					e.takeBack(ctx, r)
+				}
 				e.at(DeadlineExpiry, id, e.cfg.Clock.Now().Add(RetryBase))
 			}
 		case DeadlineTimeout:
@@ -927,7 +935,7 @@ func (e *Engine) provision(ctx context.Context, r Request) bool {
 		if g.State != GrantProvisioning || e.waiting(g.ID) {
 			continue
 		}
-		if !e.step(ctx, r.ID, event(KindGrantProvisioning, ActorLatch, g.ID, Note{})) {
+		if e.step(ctx, r.ID, event(KindGrantProvisioning, ActorLatch, g.ID, Note{})) != nil {
 			return false
 		}
 		var result []Event
@@ -948,7 +956,7 @@ func (e *Engine) provision(ctx context.Context, r Request) bool {
 			result = append(result, event(KindGrantFailed, ActorLatch, g.ID, GrantError{Error: err.Error()}))
 			e.retryLater(g.ID, min(g.GrantAttempts+1, MaxRevokeAttempts-1))
 		}
-		if !e.step(ctx, r.ID, result...) {
+		if e.step(ctx, r.ID, result...) != nil {
 			return false
 		}
 		if IsPermanent(err) {
@@ -990,7 +998,7 @@ func (e *Engine) refresh(ctx context.Context, r Request) bool {
 		if !stale(&r, &g) || e.waiting(g.ID) {
 			continue
 		}
-		if !e.step(ctx, r.ID, event(KindGrantRefreshing, ActorLatch, g.ID, Note{})) {
+		if e.step(ctx, r.ID, event(KindGrantRefreshing, ActorLatch, g.ID, Note{})) != nil {
 			return false
 		}
 		granted, err := e.callRefresh(ctx, &r, &g)
@@ -1001,7 +1009,7 @@ func (e *Engine) refresh(ctx context.Context, r Request) bool {
 		} else {
 			e.done(g.ID)
 		}
-		if !e.step(ctx, r.ID, result) {
+		if e.step(ctx, r.ID, result) != nil {
 			return false
 		}
 		if err == nil && granted.Message != "" {
@@ -1033,7 +1041,10 @@ func (e *Engine) revoke(ctx context.Context, r Request) bool {
 		if g.State.Ended() || e.waiting(g.ID) {
 			continue
 		}
-		if !e.step(ctx, r.ID, event(KindGrantRevoking, ActorLatch, g.ID, Note{})) {
+		if err := e.step(ctx, r.ID, event(KindGrantRevoking, ActorLatch, g.ID, Note{})); err != nil {
+			if errors.Is(err, ErrUnrecorded) {
+				e.takeBack(ctx, r)
+			}
 			return false
 		}
 		kept, err := e.coveredElsewhere(&r, &g)
@@ -1042,12 +1053,12 @@ func (e *Engine) revoke(ctx context.Context, r Request) bool {
 		}
 		if err == nil {
 			e.done(g.ID)
-			if !e.step(ctx, r.ID, event(KindGrantRevoked, ActorLatch, g.ID, Deprovisioned{Kept: kept})) {
+			if e.step(ctx, r.ID, event(KindGrantRevoked, ActorLatch, g.ID, Deprovisioned{Kept: kept})) != nil {
 				return false
 			}
 			continue
 		}
-		if !e.step(ctx, r.ID, event(KindGrantRevokeFailed, ActorLatch, g.ID, GrantError{Error: err.Error(), Permanent: IsPermanent(err)})) {
+		if e.step(ctx, r.ID, event(KindGrantRevokeFailed, ActorLatch, g.ID, GrantError{Error: err.Error(), Permanent: IsPermanent(err)})) != nil {
 			return false
 		}
 		attempts := g.RevokeAttempts + 1
@@ -1094,6 +1105,38 @@ func sameAccess(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// takeBack revokes the grants of a request that should be ending when the
+// audit log cannot record it (its disk is full): access must not outlive
+// its expiry because a disk filled up. Nothing is recorded now; the log
+// still shows the request active (or revoking), so once latch runs on a
+// writable store it revokes the grants again, which connectors take as
+// done, and records it as usual. The security channel is told of each
+// grant taken back this way.
+func (e *Engine) takeBack(ctx context.Context, r Request) {
+	for _, g := range r.Grants {
+		if g.State.Ended() {
+			continue
+		}
+		e.mu.Lock()
+		done := e.unrecorded[g.ID]
+		e.mu.Unlock()
+		if done {
+			continue
+		}
+		kept, err := e.coveredElsewhere(&r, &g)
+		if err == nil && !kept {
+			_, err = e.call(ctx, &r, &g, false)
+		}
+		if err != nil {
+			continue // tried again at the next retry
+		}
+		e.mu.Lock()
+		e.unrecorded[g.ID] = true
+		e.mu.Unlock()
+		e.notify.TakenBackUnrecorded(ctx, r, g)
+	}
 }
 
 // coveredElsewhere reports whether another request keeps the same target
@@ -1146,14 +1189,13 @@ func (e *Engine) call(ctx context.Context, r *Request, g *Grant, grant bool) (Gr
 	return Granted{}, p.Revoke(ctx, a)
 }
 
-// step commits events of a request under its lock, reporting whether they
-// were committed.
-func (e *Engine) step(ctx context.Context, requestID string, events ...Event) bool {
+// step commits events of a request under its lock.
+func (e *Engine) step(ctx context.Context, requestID string, events ...Event) error {
 	unlock := e.lock(requestID)
 	defer unlock()
 	r, err := e.load(requestID)
 	if err != nil {
-		return false
+		return err
 	}
-	return e.commit(ctx, &r, events...) == nil
+	return e.commit(ctx, &r, events...)
 }

@@ -132,6 +132,9 @@ func (n *notes) Ended(_ context.Context, r workflow.Request)        { n.add("end
 func (n *notes) RevokeFailed(_ context.Context, r workflow.Request, g workflow.Grant) {
 	n.add("revoke-failed %s", g.State)
 }
+func (n *notes) TakenBackUnrecorded(_ context.Context, r workflow.Request, g workflow.Grant) {
+	n.add("taken-back-unrecorded %s", g.ID)
+}
 func (n *notes) Reminder(_ context.Context, r workflow.Request, stage int) {
 	n.add("reminder %s %v", r.Stages[stage].Name, r.Stages[stage].Approvers)
 }

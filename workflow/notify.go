@@ -30,6 +30,10 @@ type Notifier interface {
 	// RevokeFailed alerts the security channel that access could not be
 	// taken back and is being retried.
 	RevokeFailed(ctx context.Context, r Request, g Grant)
+	// TakenBackUnrecorded alerts the security channel that a grant was
+	// revoked at its expiry while the audit log could not record it; the
+	// record follows once the log is writable again.
+	TakenBackUnrecorded(ctx context.Context, r Request, g Grant)
 	// Reminder reminds the approvers of a stage that still waits for them
 	// (after an escalation, the fallback approvers are among them).
 	Reminder(ctx context.Context, r Request, stage int)
@@ -53,6 +57,7 @@ func (NopNotifier) Granted(context.Context, Request, map[string]string) {}
 func (NopNotifier) ExpiringSoon(context.Context, Request)               {}
 func (NopNotifier) Ended(context.Context, Request)                      {}
 func (NopNotifier) RevokeFailed(context.Context, Request, Grant)        {}
+func (NopNotifier) TakenBackUnrecorded(context.Context, Request, Grant) {}
 func (NopNotifier) Reminder(context.Context, Request, int)              {}
 func (NopNotifier) BreakGlass(context.Context, Request)                 {}
 func (NopNotifier) ReviewNeeded(context.Context, Request)               {}

@@ -108,6 +108,11 @@ func (o *outbox) RevokeFailed(_ context.Context, r Request, g Grant) {
 	o.post(func(ctx context.Context) { o.n.RevokeFailed(ctx, r, g) })
 }
 
+func (o *outbox) TakenBackUnrecorded(_ context.Context, r Request, g Grant) {
+	r = r.Clone()
+	o.post(func(ctx context.Context) { o.n.TakenBackUnrecorded(ctx, r, g) })
+}
+
 func (o *outbox) Reminder(_ context.Context, r Request, stage int) {
 	r = r.Clone()
 	o.post(func(ctx context.Context) { o.n.Reminder(ctx, r, stage) })

@@ -425,6 +425,11 @@ func (n *printNotifier) RevokeFailed(_ context.Context, r workflow.Request, g wo
 		g.ID, r.ID, g.Target.Connector, g.Target.Entitlement, r.Beneficiary, g.LastError)
 }
 
+func (n *printNotifier) TakenBackUnrecorded(_ context.Context, r workflow.Request, g workflow.Grant) {
+	n.printf("security channel: grant %s of request %s (%s/%s for %s) was revoked at its expiry, but the audit log could not record it",
+		g.ID, r.ID, g.Target.Connector, g.Target.Entitlement, r.Beneficiary)
+}
+
 func (n *printNotifier) BreakGlass(_ context.Context, r workflow.Request) {
 	n.printf("security channel: %s broke the glass for %s", r.Requester, r.Item)
 }
