@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,10 +30,16 @@ func Up(up func() bool) Check {
 	}
 }
 
-// StoreOpen is a Check that the store still answers reads: it reads the
-// head event, which costs one read transaction.
+// StoreOpen is a Check that the store still answers reads and takes
+// writes: it reads the head event, which costs one read transaction, and
+// asks the store whether a write failed. A store that stopped taking
+// writes stays so until it is reopened, so this check belongs with the
+// liveness checks (AddLive): a restart continues from what is on disk.
 func StoreOpen(s *store.Store) Check {
 	return func(context.Context) error {
+		if err := s.Err(); err != nil {
+			return err
+		}
 		seq, _ := s.Head()
 		if _, _, err := s.Get(seq); err != nil {
 			return fmt.Errorf("read the store: %w", err)
@@ -45,17 +52,30 @@ func StoreOpen(s *store.Store) Check {
 const checkTimeout = 2 * time.Second
 
 // Health answers liveness and readiness probes: /healthz while the process
-// is alive, /readyz when every check passes. Its methods are safe for
-// concurrent use.
+// can go on without a restart, /readyz when every check passes. Its
+// methods are safe for concurrent use.
 type Health struct {
 	mu     sync.RWMutex
 	names  []string
 	checks map[string]Check
+	live   []string // the names whose checks /healthz runs too
 }
 
 // NewHealth returns a Health with no checks (always ready).
 func NewHealth() *Health {
 	return &Health{checks: make(map[string]Check)}
+}
+
+// AddLive registers a check that /healthz runs as well as /readyz: one
+// whose failure only a restart mends, so that a liveness probe restarts
+// latch.
+func (h *Health) AddLive(name string, check Check) {
+	h.Add(name, check)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !slices.Contains(h.live, name) {
+		h.live = append(h.live, name)
+	}
 }
 
 // Add registers a readiness check under a name, which a failing probe
@@ -75,6 +95,13 @@ func (h *Health) Add(name string, check Check) {
 func (h *Health) Failing(ctx context.Context) []string {
 	h.mu.RLock()
 	names := append([]string(nil), h.names...)
+	h.mu.RUnlock()
+	return h.failing(ctx, names)
+}
+
+// failing runs the checks of names and returns those that fail.
+func (h *Health) failing(ctx context.Context, names []string) []string {
+	h.mu.RLock()
 	checks := make([]Check, len(names))
 	for i, n := range names {
 		checks[i] = h.checks[n]
@@ -89,30 +116,42 @@ func (h *Health) Failing(ctx context.Context) []string {
 	return failing
 }
 
-// Handler serves GET /healthz, 200 "ok" while the process is alive, and
-// GET /readyz, 200 "ready" when every check passes and 503 naming each
-// check that fails, one a line, otherwise. The body names checks only: a
-// check's error, which may say more than a probe should, is not shown.
+// Handler serves GET /healthz, 200 "ok" while every liveness check (see
+// AddLive) passes, and GET /readyz, 200 "ready" when every check passes;
+// otherwise 503 naming each check that fails, one a line. The body names
+// checks only: a check's error, which may say more than a probe should,
+// is not shown.
 func (h *Health) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		plain(w, http.StatusOK, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
-		defer cancel()
-		failing := h.Failing(ctx)
-		if len(failing) == 0 {
-			plain(w, http.StatusOK, "ready\n")
-			return
+	probe := func(names func() []string, ok, notOK string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
+			defer cancel()
+			failing := h.failing(ctx, names())
+			if len(failing) == 0 {
+				plain(w, http.StatusOK, ok+"\n")
+				return
+			}
+			var b strings.Builder
+			b.WriteString(notOK + "\n")
+			for _, name := range failing {
+				b.WriteString("failing: " + name + "\n")
+			}
+			plain(w, http.StatusServiceUnavailable, b.String())
 		}
-		var b strings.Builder
-		b.WriteString("not ready\n")
-		for _, name := range failing {
-			b.WriteString("failing: " + name + "\n")
+	}
+	names := func(live bool) func() []string {
+		return func() []string {
+			h.mu.RLock()
+			defer h.mu.RUnlock()
+			if live {
+				return slices.Clone(h.live)
+			}
+			return slices.Clone(h.names)
 		}
-		plain(w, http.StatusServiceUnavailable, b.String())
-	})
+	}
+	mux.HandleFunc("GET /healthz", probe(names(true), "ok", "not live"))
+	mux.HandleFunc("GET /readyz", probe(names(false), "ready", "not ready"))
 	return mux
 }
 

@@ -76,7 +76,7 @@ func TestReadiness(t *testing.T) {
 				t.Errorf("%s: body %q mentions %s", st.name, body, word)
 			}
 		}
-		// Liveness does not depend on the checks.
+		// Liveness does not depend on the readiness checks.
 		if status, body := probe(t, http.MethodGet, srv.URL+"/healthz"); status != 200 || body != "ok\n" {
 			t.Errorf("%s: /healthz got %d %q, want 200 ok", st.name, status, body)
 		}
@@ -137,5 +137,34 @@ func TestAddReplaces(t *testing.T) {
 	h.Add("engine", Up(func() bool { return true }))
 	if got := h.Failing(context.Background()); len(got) != 1 || got[0] != "slack" {
 		t.Errorf("got %v, want [slack]", got)
+	}
+}
+
+func TestLiveness(t *testing.T) {
+	var writable, connected atomic.Bool
+	writable.Store(true)
+	h := NewHealth()
+	h.AddLive("store", Up(writable.Load))
+	h.Add("slack", Up(connected.Load))
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+
+	// A check that a restart does not mend (Slack reconnects by itself)
+	// does not make latch look dead.
+	if status, body := probe(t, http.MethodGet, srv.URL+"/healthz"); status != 200 || body != "ok\n" {
+		t.Errorf("slack down: /healthz got %d %q, want 200 ok", status, body)
+	}
+	writable.Store(false)
+	status, body := probe(t, http.MethodGet, srv.URL+"/healthz")
+	if status != 503 || body != "not live\nfailing: store\n" {
+		t.Errorf("store failed: /healthz got %d %q, want 503 naming the store only", status, body)
+	}
+	if status, body := probe(t, http.MethodGet, srv.URL+"/readyz"); status != 503 || !strings.Contains(body, "failing: store\n") || !strings.Contains(body, "failing: slack\n") {
+		t.Errorf("store failed: /readyz got %d %q, want 503 naming both", status, body)
+	}
+	// Registering it again keeps one entry.
+	h.AddLive("store", Up(writable.Load))
+	if got := h.Failing(context.Background()); len(got) != 2 {
+		t.Errorf("Failing after AddLive twice: %v", got)
 	}
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/latchhq/latch/store"
 )
 
 // Outcomes counted by latch_requests_total, beyond the workflow's own
@@ -50,6 +52,8 @@ type Metrics struct {
 	ack              *prometheus.HistogramVec
 
 	sinkLag *prometheus.GaugeVec
+
+	reg prometheus.Registerer
 }
 
 // New returns latch's metrics, registered on reg. It panics if reg already
@@ -129,7 +133,23 @@ func New(reg *prometheus.Registry) *Metrics {
 	}
 	reg.MustRegister(m.submitted, m.requests, m.decision, m.activation, m.active, m.lateness, m.revokeFails,
 		m.storeEvents, m.connCalls, m.connErrors, m.slackCalls, m.slackErrors, m.slackRateLimited, m.ack, m.sinkLag)
+	m.reg = reg
 	return m
+}
+
+// WatchStore adds latch_store_writable, 1 while s takes writes and 0 once
+// it has stopped (a full disk, a read-only file system) until latch is
+// restarted: the figure to alert on.
+func (m *Metrics) WatchStore(s *store.Store) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "latch_store_writable",
+		Help: "1 while the store takes writes; 0 once a write failed (a full disk, a read-only file system), until latch is restarted.",
+	}, func() float64 {
+		if s.Err() != nil {
+			return 0
+		}
+		return 1
+	}))
 }
 
 // Handler serves the metrics of reg in the Prometheus exposition format,

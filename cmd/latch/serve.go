@@ -151,6 +151,8 @@ type service struct {
 	metrics    *metrics.Metrics
 	health     *metrics.Health
 	connectors map[string]workflow.Provisioner // unwrapped
+	// storeFailed receives the store's failure when it stops taking writes.
+	storeFailed <-chan error
 
 	http           *http.Server
 	stopBackground context.CancelFunc
@@ -191,7 +193,16 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 		types[c.Name] = c.Type
 	}
 
-	st, err := store.Open(cfg.Store.Path, store.Options{Now: o.Clock.Now, Projections: []store.Projection{store.Requests{}}})
+	// A store that stops taking writes (a full disk) is reported by the
+	// loop storeFailures starts; the report is not made from the writer.
+	storeFailed := make(chan error, 1)
+	st, err := store.Open(cfg.Store.Path, store.Options{Now: o.Clock.Now, Projections: []store.Projection{store.Requests{}},
+		OnFail: func(err error) {
+			select {
+			case storeFailed <- err:
+			default:
+			}
+		}})
 	if err != nil {
 		return nil, fmt.Errorf("store %s: %w", cfg.Store.Path, err)
 	}
@@ -235,11 +246,12 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 		return nil, fmt.Errorf("start the engine: %w", err)
 	}
 	health := metrics.NewHealth()
-	health.Add("store", metrics.StoreOpen(st))
+	health.AddLive("store", metrics.StoreOpen(st))
+	m.WatchStore(st)
 	health.Add("slack", metrics.Up(b.Connected))
 	health.Add("engine", metrics.Up(eng.Running))
 	return &service{cfg: cfg, log: o.Log, clock: o.Clock, store: st, engine: eng, bot: b, api: api,
-		registry: reg, metrics: m, health: health, connectors: raw}, nil
+		registry: reg, metrics: m, health: health, connectors: raw, storeFailed: storeFailed}, nil
 }
 
 // groupCatalog is a directory with the configured groups' sources.
@@ -306,10 +318,32 @@ func (s *service) run(ctx context.Context) error {
 			s.log.Error().Err(err).Msg("metrics stopped following the audit log")
 		}
 	})
+	s.background(func() { s.reportStoreFailure(bg) })
 	if err := s.startLoops(bg); err != nil {
 		return err
 	}
 	return s.bot.Run(ctx)
+}
+
+// reportStoreFailure tells the operators, in the log and the security
+// channel, when the store stops taking writes.
+func (s *service) reportStoreFailure(ctx context.Context) {
+	var err error
+	select {
+	case <-ctx.Done():
+		return
+	case err = <-s.storeFailed:
+	}
+	s.log.Error().Err(err).Msg("the audit log cannot be written: latch refuses new requests and decisions until it is restarted on a writable store; access that expires is still taken back, and recorded after the restart")
+	if s.cfg.Channels.Security == "" {
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	text := err.Error() + "\nUntil latch is restarted on a writable store it refuses new requests and decisions (people are told why); access that expires is still taken back, and recorded after the restart. /healthz fails, so a liveness probe restarts it."
+	if aerr := s.bot.Announce(actx, "latch cannot write its audit log", text); aerr != nil {
+		s.log.Warn().Err(aerr).Msg("store failure not announced in the security channel")
+	}
 }
 
 // background runs fn on a goroutine that close waits for.
