@@ -73,3 +73,21 @@ func failure(op string, err error) error {
 	}
 	return fmt.Errorf("%w: %s: %v; %s", ErrFailed, op, err, fix)
 }
+
+// openHint says what to do about a file latch could not open for writing.
+func openHint(err error, readOnly bool) string {
+	if readOnly {
+		return ""
+	}
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		return " (the file system is read-only: latch writes its audit log here, so put the store on a writable volume)"
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return " (latch writes its audit log here: make the file and its directory writable by the user latch runs as, or point store.path elsewhere)"
+	case errors.Is(err, syscall.ENOENT):
+		return " (the directory does not exist: create it, writable by the user latch runs as, or point store.path elsewhere)"
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return " (the disk is full: free space on it)"
+	}
+	return ""
+}

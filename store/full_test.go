@@ -181,3 +181,21 @@ func TestReadOnlyFileSystemSaysWhatToDo(t *testing.T) {
 		t.Errorf("Err = %v, want %v", got, err)
 	}
 }
+
+func TestOpenSaysWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Open(dir+"/missing/latch.db", Options{})
+	if err == nil || !strings.Contains(err.Error(), "the directory does not exist: create it") {
+		t.Errorf("Open in a missing directory = %v, want it to say to create the directory", err)
+	}
+	if os.Geteuid() != 0 { // root writes anywhere
+		ro := dir + "/ro"
+		if err := os.Mkdir(ro, 0o500); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Open(ro+"/latch.db", Options{})
+		if err == nil || !strings.Contains(err.Error(), "writable by the user latch runs as") {
+			t.Errorf("Open in a read-only directory = %v, want it to say to make it writable", err)
+		}
+	}
+}

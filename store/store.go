@@ -133,7 +133,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w: not a bbolt file, or a damaged one (%v)", path, ErrFormat, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open store %s: %w", path, err)
+		return nil, fmt.Errorf("open store %s: %w%s", path, err, openHint(err, opts.ReadOnly))
 	}
 	s := &Store{
 		db:      db,
