@@ -79,9 +79,9 @@ type Engine struct {
 	again   map[string]bool              // requests to look at again when their worker finishes
 	backoff map[string]time.Time         // grant id → earliest next connector attempt
 	granted map[string]map[string]string // request id → connector messages not yet delivered
-	// unrecorded holds the grants taken back while the log could not
-	// record it, so that they are not taken back again and again.
-	unrecorded map[string]bool
+	// unrecorded holds, by grant id, what takeBack did while the log could
+	// not record it, so that a grant is not taken back again and again.
+	unrecorded map[string]*takenBack
 	bgMu       sync.Mutex // serialises break-glass rate-limit checks
 	closed     bool
 	looping    bool // Start's loop runs; guarded by mu
@@ -107,7 +107,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		backoff: make(map[string]time.Time),
 		granted: make(map[string]map[string]string),
 
-		unrecorded: make(map[string]bool),
+		unrecorded: make(map[string]*takenBack),
 	}
 	e.idle = sync.NewCond(&e.mu)
 	e.notify = &outbox{e: e, n: cfg.Notifier}
@@ -323,7 +323,9 @@ func (e *Engine) fire(d Deadline, _ time.Time) {
 			if r, err := e.end(ctx, id, ActorLatch, OutcomeExpired, "", nil); err != nil && ctx.Err() == nil {
 				// The end was not recorded (the store is failing): take the
 				// access back all the same, and try again to record it.
-				if errors.Is(err, ErrUnrecorded) && r.ID == id {
+				if errors.Is(err, ErrUnrecorded) && r.ID == id && !e.working(id) {
+					// (A worker in the middle of a connector call is let
+					// finish: its next step fails before any other call.)
 					e.takeBack(ctx, r)
 				}
 				e.at(DeadlineExpiry, id, e.cfg.Clock.Now().Add(RetryBase))
@@ -1056,6 +1058,9 @@ func (e *Engine) revoke(ctx context.Context, r Request) bool {
 			if e.step(ctx, r.ID, event(KindGrantRevoked, ActorLatch, g.ID, Deprovisioned{Kept: kept})) != nil {
 				return false
 			}
+			e.mu.Lock()
+			delete(e.unrecorded, g.ID)
+			e.mu.Unlock()
 			continue
 		}
 		if e.step(ctx, r.ID, event(KindGrantRevokeFailed, ActorLatch, g.ID, GrantError{Error: err.Error(), Permanent: IsPermanent(err)})) != nil {
@@ -1113,30 +1118,60 @@ func sameAccess(a, b map[string]string) bool {
 // still shows the request active (or revoking), so once latch runs on a
 // writable store it revokes the grants again, which connectors take as
 // done, and records it as usual. The security channel is told of each
-// grant taken back this way.
+// grant taken back this way, and of one that cannot be, as of any revoke
+// that keeps failing. The caller makes sure no connector call of the
+// request is in flight.
 func (e *Engine) takeBack(ctx context.Context, r Request) {
 	for _, g := range r.Grants {
-		if g.State.Ended() {
+		if g.State.Ended() || e.waiting(g.ID) {
 			continue
 		}
 		e.mu.Lock()
-		done := e.unrecorded[g.ID]
+		tb := e.unrecorded[g.ID]
+		if tb == nil {
+			tb = &takenBack{}
+			e.unrecorded[g.ID] = tb
+		}
+		done := tb.done
 		e.mu.Unlock()
 		if done {
 			continue
 		}
 		kept, err := e.coveredElsewhere(&r, &g)
-		if err == nil && !kept {
-			_, err = e.call(ctx, &r, &g, false)
+		if err != nil || kept {
+			continue // looked at again at the next retry
 		}
-		if err != nil {
-			continue // tried again at the next retry
+		if _, err := e.call(ctx, &r, &g, false); err != nil {
+			e.mu.Lock()
+			tb.attempts++
+			n := tb.attempts
+			e.mu.Unlock()
+			e.retryLater(g.ID, n)
+			if n == MaxRevokeAttempts {
+				g.RevokeAttempts, g.LastError = n, err.Error()
+				e.notify.RevokeFailed(ctx, r, g)
+			}
+			continue
 		}
+		e.done(g.ID)
 		e.mu.Lock()
-		e.unrecorded[g.ID] = true
+		tb.done = true
 		e.mu.Unlock()
 		e.notify.TakenBackUnrecorded(ctx, r, g)
 	}
+}
+
+// takenBack is what takeBack did about a grant.
+type takenBack struct {
+	done     bool // revoked, not yet recorded
+	attempts int  // revokes that failed
+}
+
+// working reports whether a worker is acting on a request.
+func (e *Engine) working(requestID string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.running[requestID]
 }
 
 // coveredElsewhere reports whether another request keeps the same target
@@ -1144,8 +1179,11 @@ func (e *Engine) takeBack(ctx context.Context, r Request) {
 // short: the target is revoked only when its last grant ends.
 func (e *Engine) coveredElsewhere(r *Request, g *Grant) (bool, error) {
 	covered := false
+	now := e.cfg.Clock.Now()
 	err := e.cfg.Store.RequestsOf(r.Beneficiary, func(o Request) error {
-		if o.ID == r.ID || o.Beneficiary != r.Beneficiary || o.State != RequestActive {
+		// A request past its expiry covers nothing, even before its end
+		// is recorded.
+		if o.ID == r.ID || o.Beneficiary != r.Beneficiary || o.State != RequestActive || !expiryOf(&o).After(now) {
 			return nil
 		}
 		if slices.ContainsFunc(o.Grants, func(og Grant) bool {

@@ -41,22 +41,9 @@ func TestUnwritableLogRefusesWorkButTakesAccessBack(t *testing.T) {
 	}
 	before := len(w.kinds(r.ID))
 
-	// Run an engine on the same store, whose disk then fills up.
-	w.eng.Close()
-	full := &unwritable{Store: w.store}
-	cfg := w.cfg
-	cfg.Store = full
-	eng, err := workflow.NewEngine(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := eng.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.eng = eng
-	full.full.Store(true)
+	eng := w.fillDisk()
 
-	_, err = eng.Submit(ctx, workflow.Submission{Item: "db-ro", Requester: "UBOB", Duration: time.Hour, Justification: "report"})
+	_, err := eng.Submit(ctx, workflow.Submission{Item: "db-ro", Requester: "UBOB", Duration: time.Hour, Justification: "report"})
 	if !errors.Is(err, workflow.ErrUnrecorded) {
 		t.Errorf("Submit with the log unwritable = %v, want ErrUnrecorded", err)
 	}
@@ -100,5 +87,84 @@ func TestUnwritableLogRefusesWorkButTakesAccessBack(t *testing.T) {
 	}
 	if w.target.has("readonly", "alice@example.com") {
 		t.Error("access came back")
+	}
+}
+
+// fillDisk runs a new engine on the world's store, whose disk then fills
+// up, and returns it.
+func (w *world) fillDisk() *workflow.Engine {
+	w.t.Helper()
+	w.eng.Close()
+	full := &unwritable{Store: w.store}
+	cfg := w.cfg
+	cfg.Store = full
+	eng, err := workflow.NewEngine(cfg)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if err := eng.Start(); err != nil {
+		w.t.Fatal(err)
+	}
+	w.eng = eng
+	full.full.Store(true)
+	return eng
+}
+
+// TestUnwritableLogOverlappingGrants: of two grants of the same access,
+// the first to expire leaves it to the second, which takes it back at its
+// own expiry, although the log still shows the first active.
+func TestUnwritableLogOverlappingGrants(t *testing.T) {
+	w := newWorld(t)
+	r1 := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Duration: time.Hour, Justification: "on call"})
+	r2 := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Duration: 2 * time.Hour, Justification: "on call, longer"})
+	if r1.State != workflow.RequestActive || r2.State != workflow.RequestActive {
+		t.Fatalf("requests %s and %s, want both active", r1.State, r2.State)
+	}
+	w.fillDisk()
+
+	w.pass(time.Hour + time.Second)
+	if !w.target.has("readonly", "alice@example.com") {
+		t.Fatal("the first grant's expiry took away access the second grant still gives")
+	}
+	if n := w.notes.count("taken-back-unrecorded " + r1.Grants[0].ID); n != 0 {
+		t.Errorf("told %d times that the first grant was taken back while the second kept the access", n)
+	}
+	w.pass(time.Hour)
+	if w.target.has("readonly", "alice@example.com") {
+		t.Fatal("access outlived both grants' expiries because the log could not be written")
+	}
+	if n := w.notes.count("taken-back-unrecorded " + r2.Grants[0].ID); n != 1 {
+		t.Errorf("told %d times that the second grant was taken back, want once; notes %v", n, w.notes.seen())
+	}
+}
+
+// TestUnwritableLogRevokeFailing: a revoke that keeps failing while the
+// log cannot be written backs off and is reported, as any failing revoke.
+func TestUnwritableLogRevokeFailing(t *testing.T) {
+	w := newWorld(t)
+	r := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Duration: time.Hour, Justification: "on call"})
+	w.fillDisk()
+	w.target.mu.Lock()
+	w.target.revokeFailing = workflow.MaxRevokeAttempts + 1
+	w.target.mu.Unlock()
+	w.pass(time.Hour + time.Second)
+	for range 40 {
+		w.pass(workflow.RetryMax)
+	}
+	if n := w.notes.count("revoke-failed " + string(workflow.GrantActive)); n != 1 {
+		t.Errorf("revoke failure reported %d times, want once; notes %v", n, w.notes.seen())
+	}
+	if w.target.has("readonly", "alice@example.com") {
+		t.Error("access remains once the target took the revoke")
+	}
+	if n := w.notes.count("taken-back-unrecorded " + r.Grants[0].ID); n != 1 {
+		t.Errorf("taken back told %d times, want once", n)
+	}
+	w.target.mu.Lock()
+	calls := w.target.revokes
+	w.target.mu.Unlock()
+	// Backing off: far fewer calls than one per RetryBase over 3h20m.
+	if calls > 3*workflow.MaxRevokeAttempts {
+		t.Errorf("%d revoke calls: the retries do not back off", calls)
 	}
 }
