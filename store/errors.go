@@ -71,7 +71,7 @@ func failure(op string, err error) error {
 	case is(syscall.EIO):
 		fix = "the disk reported an I/O error: check it, then restart latch (latch audit verify checks the log)"
 	}
-	return fmt.Errorf("%w: %s: %v; %s", ErrFailed, op, err, fix)
+	return fmt.Errorf("%w: %s: %w; %s", ErrFailed, op, err, fix)
 }
 
 // openHint says what to do about a file latch could not open for writing.

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -63,21 +64,32 @@ func (s *Store) Cursor(name string) (uint64, error) {
 // not part of the hash chain: they say how far a reader got, not what
 // happened.
 func (s *Store) SetCursor(name string, seq uint64) error {
+	if name == "" {
+		return errors.New("store: a cursor needs a name")
+	}
+	if err := s.saveCursor(name, seq); err != nil {
+		if errors.Is(err, ErrClosed) || errors.Is(err, ErrReadOnly) || errors.Is(err, ErrFailed) {
+			return err
+		}
+		// Like a failed append: what bbolt left on disk is not known.
+		// (Told outside closeMu, which OnFail may need.)
+		return s.fail(failure("save cursor "+name, err))
+	}
+	return nil
+}
+
+// saveCursor writes a cursor, unless the store takes no writes.
+func (s *Store) saveCursor(name string, seq uint64) error {
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if err := s.writeErr(); err != nil {
 		return err
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketCursors)
 		if err != nil {
 			return err
 		}
 		return b.Put([]byte(name), binary.BigEndian.AppendUint64(nil, seq))
 	})
-	if err != nil {
-		// Like a failed append: what bbolt left on disk is not known.
-		return s.fail(failure("save cursor "+name, err))
-	}
-	return nil
 }
