@@ -249,7 +249,10 @@ func (b *Bot) handle(ctx context.Context, ev socketmode.Event, arrived time.Time
 	case slack.SlashCommand:
 		after = b.onSlash(data)
 	case slack.InteractionCallback:
-		payload, after = b.onInteraction(ctx, data)
+		// What is answered in the ack must be done in time for it.
+		ackBy, cancel := context.WithDeadline(ctx, arrived.Add(commandBudget))
+		payload, after = b.onInteraction(ackBy, data)
+		cancel()
 	case slackevents.EventsAPIEvent:
 		after = b.onEvent(data)
 	}

@@ -128,12 +128,13 @@ func (b *Bot) mine(user string) (active, pending []workflow.Request, err error) 
 	return active, pending, err
 }
 
+// unrecordedText tells a person that latch takes no new work while its
+// audit log cannot be written. (The first command to hit the failure may
+// still turn out recorded once latch is back, so it promises nothing.)
+const unrecordedText = "latch cannot write its audit log right now, so it could not record this and is taking no new requests or decisions until that is fixed. Your security team has been alerted; check again once latch is back."
+
 // refusal turns an engine error into words for the person: a refusal says
 // why and what to do; anything else is latch's fault and is logged.
-// unrecordedText tells a person that latch takes no new work while its
-// audit log cannot be written.
-const unrecordedText = "latch cannot write its audit log right now, and it does nothing it cannot record, so it is taking no new requests or decisions. Nothing was changed. Your security team has been alerted; try again later."
-
 func (b *Bot) refusal(what string, err error) string {
 	if workflow.RefusalOf(err) != "" {
 		return what + ": " + escape(err.Error())

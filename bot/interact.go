@@ -2,6 +2,7 @@ package bot
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime/debug"
 	"slices"
@@ -107,14 +108,14 @@ func jsonLen(s string) int {
 	return n
 }
 
-// commandBudget bounds how long a click's command may hold up its ack:
-// Slack wants the ack within 3 s. A command still running then goes on
-// after the ack.
+// commandBudget bounds how long after its arrival an interaction may wait
+// for its ack: Slack wants it within 3 s. A click's command still running
+// then goes on after the ack.
 const commandBudget = 2 * time.Second
 
 // command runs a click's command, the part recorded in the log, before the
-// ack when it finishes within commandBudget, and returns the work to do
-// after the ack with its outcome.
+// ack when it finishes before ctx ends (the envelope's budget), and
+// returns the work to do after the ack with its outcome.
 func (b *Bot) command(ctx context.Context, run func(context.Context) (workflow.Request, error), then func(ctx context.Context, r workflow.Request, err error)) afterAck {
 	type outcome struct {
 		r     workflow.Request
@@ -137,8 +138,6 @@ func (b *Bot) command(ctx context.Context, run func(context.Context) (workflow.R
 		defer cancel()
 		o.r, o.err = run(ctx)
 	}()
-	timer := time.NewTimer(commandBudget)
-	defer timer.Stop()
 	select {
 	case o := <-done:
 		return func(ctx context.Context) {
@@ -147,7 +146,7 @@ func (b *Bot) command(ctx context.Context, run func(context.Context) (workflow.R
 			}
 			then(ctx, o.r, o.err)
 		}
-	case <-timer.C:
+	case <-ctx.Done():
 		b.log.Warn().Dur("budget", commandBudget).Msg("a click's command is slow; acked before it was recorded")
 		return func(ctx context.Context) {
 			o := <-done
@@ -204,7 +203,11 @@ func (b *Bot) click(ctx context.Context, cb slack.InteractionCallback, a *slack.
 			return b.engine.Release(ctx, id, user)
 		}, func(ctx context.Context, _ workflow.Request, err error) {
 			if err != nil {
-				b.tell(ctx, user, channel, b.refusal("Not released", err))
+				text := b.refusal("Not released", err)
+				if errors.Is(err, workflow.ErrUnrecorded) {
+					text += " Your access stays until it expires, and is taken back then even so; if it must go now, tell your security team."
+				}
+				b.tell(ctx, user, channel, text)
 				return
 			}
 			b.tell(ctx, user, channel, "Released: your access is being taken back now.")

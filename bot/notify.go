@@ -166,17 +166,17 @@ func (b *Bot) RevokeFailed(ctx context.Context, r workflow.Request, g workflow.G
 }
 
 // TakenBackUnrecorded tells the beneficiary that their access ended, and
-// the security channel that it was revoked while the audit log could not
-// record it.
+// the security channel that it was revoked (at its expiry, or as it was
+// ending) while the audit log could not record it.
 func (b *Bot) TakenBackUnrecorded(ctx context.Context, r workflow.Request, g workflow.Grant) {
-	b.thread(ctx, &r, r.Beneficiary, fmt.Sprintf("🔒 Your access to %s expired and was taken back.", escape(line(itemName(b.cfg.Catalogue, r.Item)))))
+	b.thread(ctx, &r, r.Beneficiary, fmt.Sprintf("🔒 Your access to %s has ended and was taken back.", escape(line(itemName(b.cfg.Catalogue, r.Item)))))
 	if b.cfg.SecurityChannel == "" {
 		b.log.Error().Str("request", r.ID).Str("grant", g.ID).Msg("access revoked at expiry without a record: the audit log cannot be written")
 		return
 	}
-	text := fmt.Sprintf("🔒 *Access revoked at its expiry, not yet recorded*: %s's access to `%s` (%s) was taken back, but the audit log cannot be written. latch records it when it runs on a writable store again.\nRequest `%s`, grant `%s`.",
+	text := fmt.Sprintf("🔒 *Access revoked, not yet recorded*: %s's access to `%s` (%s) was taken back, but the audit log cannot be written. latch records it when it runs on a writable store again.\nRequest `%s`, grant `%s`.",
 		mention(r.Beneficiary), escape(g.Target.Connector+":"+g.Target.Entitlement), escape(line(itemName(b.cfg.Catalogue, r.Item))), r.ID, g.ID)
-	_, _, _ = b.post(ctx, b.cfg.SecurityChannel, "", "access revoked at its expiry, not yet recorded", []slack.Block{section(text)})
+	_, _, _ = b.post(ctx, b.cfg.SecurityChannel, "", "access revoked, not yet recorded", []slack.Block{section(text)})
 }
 
 // BreakGlass announces an emergency grant where it was asked for and in

@@ -61,16 +61,16 @@ func TestFullDisk(t *testing.T) {
 	// Access that will expire while the disk is full, and a request
 	// waiting for Carol.
 	quick := "full disk test: access that expires"
-	if ack := submitForm(ctx, t, emu, alice, "db-quick", "10s", quick); !isClear(ack.Payload) {
+	if ack := submitForm(ctx, t, emu, alice, "db-quick", "20s", quick); !isClear(ack.Payload) {
 		t.Fatalf("the first request was not accepted: %+v", ack)
 	}
 	accepted[quick] = true
-	// It is active once its login role exists (and expires 10 s after
+	// It is active once its login role exists (and expires 20 s after
 	// it was approved, at the latest now).
 	if roles := waitRoles(ctx, t, pg, 1, time.Now().Add(30*time.Second)); len(roles) != 1 {
 		t.Fatalf("the first request's role never appeared: %v", roles)
 	}
-	expiresAt := time.Now().Add(10 * time.Second)
+	expiresAt := time.Now().Add(20 * time.Second)
 	if ack := submitForm(ctx, t, emu, bob, "db-approved", "15s", "full disk test: waiting for carol"); !isClear(ack.Payload) {
 		t.Fatalf("the request for approval was not accepted: %+v", ack)
 	}
@@ -88,7 +88,7 @@ func TestFullDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	limit := used + 64<<10
+	limit := used + 32<<10
 	if err := unix.Prlimit(srv.cmd.Process.Pid, unix.RLIMIT_FSIZE, &unix.Rlimit{Cur: limit, Max: limit}, nil); err != nil {
 		t.Fatalf("prlimit: %v", err)
 	}
@@ -109,6 +109,9 @@ func TestFullDisk(t *testing.T) {
 		break
 	}
 	t.Logf("the store filled up after %d accepted requests (pages in use %d bytes, limit %d)", len(accepted), used, limit)
+	if time.Now().After(expiresAt.Add(-time.Second)) {
+		t.Fatalf("filling the store took so long that the first grant expired before: the test cannot tell who revoked it")
+	}
 	const why = "latch cannot write its audit log"
 	if !slices.ContainsFunc(mapValues(refusal.Errors), func(e string) bool { return strings.Contains(e, why) }) {
 		t.Errorf("the refused form says %v, want %q", refusal.Errors, why)
