@@ -67,13 +67,23 @@ func TestKillServerRepeatedly(t *testing.T) {
 	}
 
 	r := &run{t: t, emu: emu, pg: pg, bin: bin, cfg: cfg, dir: dir, db: filepath.Join(dir, "latch.db"),
-		submits: make(map[string]string), roles: make(map[string]bool), keptRoles: make(map[string]bool)}
+		submits: make(map[string]string), roles: make(map[string]bool), keptRoles: make(map[string]bool),
+		clicks: make(map[string]click), clicksAcked: make(map[string]bool), clicksFound: make(map[string]bool), clicksMissing: make(map[string]bool),
+		held: newHoldings()}
+	requesters := []string{"alice", "bob", "dave", "frank"}
+	for _, name := range requesters {
+		r.held.watch(emu, emu.User(name).ID)
+	}
+	emu.OnCall(r.held.notice)
+	defer r.held.closeAll() // after the people below have stopped
 
-	// People use latch for the whole run, whether it is up or not.
+	// People use latch for the whole run, whether it is up or not, and
+	// use the access it gives them.
 	ctx, stopActivity := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for i, name := range []string{"alice", "bob", "dave", "frank"} {
+	for i, name := range requesters {
 		wg.Go(func() { r.requester(ctx, name, int64(i)) })
+		wg.Go(func() { r.holder(ctx, emu.User(name).ID) })
 	}
 	for i, name := range []string{"carol", "heidi", "grace"} {
 		wg.Go(func() { r.approver(ctx, name, int64(10+i)) })
@@ -99,18 +109,32 @@ func TestKillServerRepeatedly(t *testing.T) {
 	}
 	stopActivity()
 	wg.Wait()
+	r.held.stop()
 	// A last life with nobody acting, ended by SIGTERM.
 	r.life(-1)
 	r.checkStopped()
 
-	t.Logf("kills: %d; requests submitted (form cleared): %d of %d sent; approvals acked: %d; releases acked: %d",
-		r.kills, r.cleared, r.submitSent.Load(), r.approvals.Load(), r.releases.Load())
+	t.Logf("kills: %d; requests submitted (form cleared): %d of %d sent", r.kills, r.cleared, r.submitSent.Load())
+	a, rl := r.approveClicks, r.releaseClicks
+	t.Logf("approvals: %d clicked, %d acked, %d of them found in the log; releases: %d clicked, %d acked, %d of them found in the log (%d ended by the clicker, %d refused, %d already ending)",
+		r.approvals.Load(), a.acked, a.found, r.releases.Load(), rl.acked, rl.found, rl.byClicker, rl.refused, rl.alreadyEnding)
 	t.Logf("events in the log: %d; requests: %d; grants revoked: %d; latch roles created: %d",
 		r.events, r.requests, r.revoked, r.rolesSeen)
 	t.Logf("start → connected to Slack: %s", summary(r.connects))
 	t.Logf("start → the first overdue grant's role gone from PostgreSQL: %s", summary(r.firsts))
 	t.Logf("start → every overdue grant gone from PostgreSQL (%d restarts with overdue grants, %d ended before the deadline): %s",
 		len(r.recoveries), r.undecided, summary(r.recoveries))
+	h := r.held
+	t.Logf("logins with delivered credentials: %d of %d delivered (%d used once, over the %d sessions a person keeps; at most %d held at once); failed as the access was ending: %d; failed otherwise: %d",
+		h.logins, len(h.all), h.notKept, maxHeld, h.maxOpen, h.loginsExplained, h.otherFailures)
+	t.Logf("held sessions seen ended by revocation: %d; fresh logins refused after revocation: %d",
+		h.endedByRevocation, h.freshRefused)
+	if h.firstOtherFailure != "" {
+		t.Logf("the first login that failed for a reason other than the access ending: %s", h.firstOtherFailure)
+	}
+	if h.keptAlive > 0 {
+		t.Logf("sessions left alive by grants revoked as covered by another grant of the same person: %d", h.keptAlive)
+	}
 	if len(r.keptRoles) > 0 {
 		t.Logf("login roles left in PostgreSQL by grants revoked as covered by another grant of the same person (Deprovisioned.Kept; -crash.strict-kept fails on them): %d", len(r.keptRoles))
 	}
@@ -128,8 +152,16 @@ type run struct {
 
 	mu      sync.Mutex
 	submits map[string]string // envelope id → the token in the justification
+	clicks  map[string]click  // envelope id → the Approve or Release click
 
-	submitSent, approvals, releases atomic.Int64
+	// The acked clicks, those found in the log and those reported
+	// missing from it; guarded by mu.
+	clicksAcked, clicksFound, clicksMissing map[string]bool
+	approveClicks, releaseClicks            clickCounts
+
+	held *holdings // the logins delivered to the requesters
+
+	submitSent, approvals, releases atomic.Int64 // sent; approvals and releases are clicks
 	tokens                          atomic.Int64
 
 	// What the checks found, for the report.
@@ -153,9 +185,11 @@ type lateRole struct {
 }
 
 type grantInfo struct {
-	request string
-	state   workflow.GrantState
-	expires time.Time
+	request    string
+	state      workflow.GrantState
+	expires    time.Time
+	revokingAt time.Time // the first grant.revoking
+	endedAt    time.Time // grant.revoked or grant.failed
 }
 
 // life starts the server, waits until it is connected, lets it live for
@@ -208,6 +242,8 @@ func (r *run) life(d time.Duration) {
 	r.connectedAt = time.Time{}
 	baseline, firstSeen := -1, false // overdue roles at the first look; one of them seen gone
 	checked := false                 // the overdue grants were seen gone, or missed their deadline
+	settled := false                 // the held sessions of the overdue grants were seen ended, or late
+	var left []latchRole             // the overdue grants' roles at the last look
 	poll := time.NewTicker(20 * time.Millisecond)
 	defer poll.Stop()
 	for {
@@ -222,33 +258,35 @@ func (r *run) life(d time.Duration) {
 			continue
 		case <-killAt:
 		case <-poll.C:
-			if checked {
-				if d <= 0 && !r.connectedAt.IsZero() && time.Since(r.connectedAt) > 500*time.Millisecond {
-					break // long lives go on a little after the check
+			if !checked {
+				left = r.stillThere(overdue)
+				gone := len(left) == 0
+				now := time.Now()
+				if baseline < 0 {
+					baseline = len(left)
+				} else if len(left) < baseline && !firstSeen {
+					firstSeen = true
+					r.firsts = append(r.firsts, now.Sub(r.startedAt))
 				}
-				continue
+				switch {
+				case gone:
+					if len(overdue) > 0 {
+						r.recoveries = append(r.recoveries, now.Sub(r.startedAt))
+					}
+					checked = true
+				case !r.connectedAt.IsZero() && now.After(r.connectedAt.Add(revokeSlack)):
+					// Judged at the next stop, when the log tells why.
+					for _, role := range r.stillThere(overdue) {
+						r.late = append(r.late, lateRole{role: role, after: now.Sub(r.startedAt), connected: r.connectedAt.Sub(r.startedAt)})
+					}
+					checked = true
+				}
 			}
-			left := r.stillThere(overdue)
-			gone := len(left) == 0
-			now := time.Now()
-			if baseline < 0 {
-				baseline = len(left)
-			} else if len(left) < baseline && !firstSeen {
-				firstSeen = true
-				r.firsts = append(r.firsts, now.Sub(r.startedAt))
+			if !settled && !r.connectedAt.IsZero() {
+				settled = r.settleOverdue(overdue, left, time.Since(r.connectedAt) > revokeSlack)
 			}
-			switch {
-			case gone:
-				if len(overdue) > 0 {
-					r.recoveries = append(r.recoveries, now.Sub(r.startedAt))
-				}
-				checked = true
-			case !r.connectedAt.IsZero() && now.After(r.connectedAt.Add(revokeSlack)):
-				// Judged at the next stop, when the log tells why.
-				for _, role := range r.stillThere(overdue) {
-					r.late = append(r.late, lateRole{role: role, after: now.Sub(r.startedAt), connected: r.connectedAt.Sub(r.startedAt)})
-				}
-				checked = true
+			if checked && settled && d <= 0 && time.Since(r.connectedAt) > 500*time.Millisecond {
+				break // long lives go on a little after the check
 			}
 			continue
 		}
@@ -320,6 +358,9 @@ func (r *run) checkStopped() {
 	folded := make(map[string]*workflow.Request)
 	submitted := make(map[string]string) // justification → requester
 	kept := make(map[string]bool)        // grants revoked without a call: another grant covered the target
+	hist := make(map[string][]logged)    // request id → its events
+	revoking := make(map[string]time.Time)
+	ended := make(map[string]time.Time)
 	events := 0
 	err = st.Scan(context.Background(), store.Filter{}, func(e *workflow.Event) error {
 		events++
@@ -334,8 +375,16 @@ func (r *run) checkStopped() {
 		if err := workflow.ApplyEvent(req, e); err != nil {
 			return fmt.Errorf("event %d (%s) does not fold: %w", e.Seq, e.Kind, err)
 		}
-		if e.Kind == workflow.KindSubmitted {
+		hist[e.RequestID] = append(hist[e.RequestID], newLogged(e, req.State))
+		switch e.Kind {
+		case workflow.KindSubmitted:
 			submitted[req.Justification] = req.Requester
+		case workflow.KindGrantRevoking:
+			if _, ok := revoking[e.GrantID]; !ok {
+				revoking[e.GrantID] = e.Time
+			}
+		case workflow.KindGrantRevoked, workflow.KindGrantFailed:
+			ended[e.GrantID] = e.Time
 		}
 		if e.Kind == workflow.KindGrantRevoked {
 			var p workflow.Deprovisioned
@@ -393,6 +442,9 @@ func (r *run) checkStopped() {
 	r.mu.Unlock()
 	r.cleared = cleared
 
+	// Every Approve and Release click that was acked was recorded first.
+	r.checkClicks(hist)
+
 	// Overdue grants not revoked in time after the last restart.
 	for _, l := range r.late {
 		if kept[l.role.grantID] && !*strictKept {
@@ -406,16 +458,24 @@ func (r *run) checkStopped() {
 
 	// Grants as the log tells them.
 	grants := make(map[string]grantInfo)
+	accounts := make(map[string]string) // login role → grant, from the connector's facts
 	revoked := 0
 	for _, req := range folded {
 		for _, g := range req.Grants {
-			grants[g.ID] = grantInfo{request: req.ID, state: g.State, expires: req.ExpiresAt}
+			grants[g.ID] = grantInfo{request: req.ID, state: g.State, expires: req.ExpiresAt,
+				revokingAt: revoking[g.ID], endedAt: ended[g.ID]}
 			if g.State == workflow.GrantRevoked {
 				revoked++
+			}
+			if a := g.Facts["account"]; a != "" {
+				accounts[a] = g.ID
 			}
 		}
 	}
 	r.grants, r.revoked = grants, revoked
+
+	// The sessions opened with the delivered logins ended with the access.
+	r.checkHoldings(grants, accounts, kept)
 
 	// PostgreSQL holds no role the log does not account for, and none
 	// whose grant expired long enough ago for the running server to have
@@ -531,7 +591,7 @@ func (r *run) release(ctx context.Context, user string, rng *rand.Rand) {
 	var found []slackemu.Message
 	for _, m := range r.emu.DMs(user) {
 		for _, m := range append([]slackemu.Message{m}, r.emu.Thread(m)...) {
-			if m.HasAction("release") {
+			if m.HasAction(clickRelease) {
 				found = append(found, m)
 			}
 		}
@@ -541,7 +601,7 @@ func (r *run) release(ctx context.Context, user string, rng *rand.Rand) {
 	}
 	step, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := r.emu.Click(step, user, found[rng.IntN(len(found))], "release"); err == nil {
+	if r.clickButton(step, user, found[rng.IntN(len(found))], clickRelease) {
 		r.releases.Add(1)
 	}
 }
@@ -553,13 +613,13 @@ func (r *run) approver(ctx context.Context, name string, seed int64) {
 	for ctx.Err() == nil {
 		var cards []slackemu.Message
 		for _, m := range r.emu.DMs(user) {
-			if m.HasAction("approve") {
+			if m.HasAction(clickApprove) {
 				cards = append(cards, m)
 			}
 		}
 		if len(cards) > 0 {
 			step, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if _, err := r.emu.Click(step, user, cards[rng.IntN(len(cards))], "approve"); err == nil {
+			if r.clickButton(step, user, cards[rng.IntN(len(cards))], clickApprove) {
 				r.approvals.Add(1)
 			}
 			cancel()

@@ -19,6 +19,10 @@ const (
 	pgRole      = "app_readonly" // the entitlement: the only role that may read table secret
 
 	pgPasswordEnv = "LATCH_CRASH_PG_PASSWORD"
+
+	// pgMaxConnections leaves room for the sessions the simulated people
+	// keep open besides latch's own.
+	pgMaxConnections = 250
 )
 
 // pgServer is one PostgreSQL started for a test.
@@ -32,7 +36,7 @@ type pgServer struct {
 func startPostgres(t *testing.T) *pgServer {
 	t.Helper()
 	initdb := connectortest.Binary(t, "initdb", "postgresql", "/usr/lib/postgresql/*/bin")
-	srv, err := pgtest.Start(initdb)
+	srv, err := pgtest.Start(initdb, fmt.Sprintf("max_connections=%d", pgMaxConnections))
 	if err != nil {
 		t.Fatalf("start PostgreSQL: %v", err)
 	}
