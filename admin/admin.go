@@ -20,9 +20,34 @@ import (
 )
 
 // Actor is the actor the API's commands are recorded with in the audit
-// log. The engine must count it among its admins (workflow.Config.Admins)
-// for a revoke through the API to be allowed.
+// log; a revoke that names its operator is recorded as Actor + ":" + the
+// operator ("api:jane"). The engine must count both among its admins
+// (workflow.Config.Admins: "api" and "api:") for revokes through the API
+// to be allowed.
 const Actor = "api"
+
+// OperatorActor returns the actor a command through the API is recorded
+// with: Actor, or Actor:operator when the operator said who they are.
+func OperatorActor(operator string) string {
+	if operator == "" {
+		return Actor
+	}
+	return Actor + ":" + operator
+}
+
+// ValidOperator reports what is wrong with an operator's name, if
+// anything: 1 to 64 letters, digits and . _ @ - (a login or an email).
+func ValidOperator(name string) error {
+	if len(name) == 0 || len(name) > 64 {
+		return fmt.Errorf("operator: give 1 to 64 characters")
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("._@-", c)) {
+			return fmt.Errorf("operator: %q: use letters, digits and . _ @ - only (a login or an email)", name)
+		}
+	}
+	return nil
+}
 
 // Defaults of Config.
 const (

@@ -307,6 +307,22 @@ func TestRevoke(t *testing.T) {
 	}
 }
 
+// TestRevokeNamesTheOperator: a revoke that says who asked for it is
+// recorded as api:<operator>, and the engine lets that operator revoke.
+func TestRevokeNamesTheOperator(t *testing.T) {
+	w := newWorld(t, admin.Actor, admin.Actor+":")
+	r := w.submit("db", "UALICE")
+	a := w.call(http.MethodPost, "/api/v1/grants/"+r.Grants[0].ID+"/revoke?wait=1m", admin.RevokeBody{Reason: "laptop stolen", Operator: "jane@example.com"})
+	if a.status != http.StatusOK {
+		t.Fatalf("revoke: %d %s", a.status, a.body)
+	}
+	detail := decode[admin.RequestDetail](t, w.call(http.MethodGet, "/api/v1/requests/"+r.ID, nil))
+	i := slices.IndexFunc(detail.Events, func(e storeEvent) bool { return e.Kind == workflow.KindEnding })
+	if i < 0 || detail.Events[i].Actor != "api:jane@example.com" {
+		t.Errorf("request.ending not recorded as api:jane@example.com: %+v", detail.Events)
+	}
+}
+
 func TestRevokeFailingTarget(t *testing.T) {
 	w := newWorld(t, admin.Actor)
 	r := w.submit("bundle", "UALICE")
@@ -357,6 +373,8 @@ func TestRevokeRefused(t *testing.T) {
 		{"not JSON", revoke(active.ID), []byte("reason=x"), http.StatusBadRequest, "body"},
 		{"unknown field", revoke(active.ID), []byte(`{"reason":"x","by":"USAM"}`), http.StatusBadRequest, "by"},
 		{"long reason", revoke(active.ID), admin.RevokeBody{Reason: strings.Repeat("x", 5000)}, http.StatusBadRequest, "reason"},
+		{"odd operator", revoke(active.ID), admin.RevokeBody{Reason: "x", Operator: "jane doe"}, http.StatusBadRequest, "operator"},
+		{"long operator", revoke(active.ID), admin.RevokeBody{Reason: "x", Operator: strings.Repeat("j", 65)}, http.StatusBadRequest, "operator"},
 		{"bad wait", revoke(active.ID) + "?wait=forever", reason, http.StatusBadRequest, "wait"},
 		{"wait too long", revoke(active.ID) + "?wait=1h", reason, http.StatusBadRequest, "wait"},
 		{"unknown id", revoke("0195f3c4-7a1e-7c2b-9d1e-5a6b7c8d9e0f"), reason, http.StatusNotFound, admin.ErrUnknownGrant.Error()},

@@ -184,13 +184,13 @@ func (c *Client) Request(ctx context.Context, id string) (RequestDetail, error) 
 // Revoke revokes the request holding the grant id (or the request id),
 // with a reason, and waits up to wait for the connectors' answer (no wait
 // if zero).
-func (c *Client) Revoke(ctx context.Context, id, reason string, wait time.Duration) (RevokeResult, error) {
+func (c *Client) Revoke(ctx context.Context, id, reason, operator string, wait time.Duration) (RevokeResult, error) {
 	q := url.Values{}
 	if wait > 0 {
 		q.Set("wait", wait.String())
 	}
 	var res RevokeResult
-	err := c.getJSON(ctx, http.MethodPost, "/api/v1/grants/"+url.PathEscape(id)+"/revoke", q, RevokeBody{Reason: reason}, &res)
+	err := c.getJSON(ctx, http.MethodPost, "/api/v1/grants/"+url.PathEscape(id)+"/revoke", q, RevokeBody{Reason: reason, Operator: operator}, &res)
 	return res, err
 }
 

@@ -39,11 +39,11 @@ func TestClient(t *testing.T) {
 	if err != nil || detail.Request.ID != r.ID || len(detail.Events) != 5 {
 		t.Fatalf("Request = %+v, %v", detail, err)
 	}
-	res, err := c.Revoke(ctx, r.Grants[0].ID, "laptop stolen", 30*time.Second)
+	res, err := c.Revoke(ctx, r.Grants[0].ID, "laptop stolen", "", 30*time.Second)
 	if err != nil || !res.Settled || res.Request.State != workflow.RequestEnded {
 		t.Fatalf("Revoke = %+v, %v", res, err)
 	}
-	_, err = c.Revoke(ctx, r.Grants[0].ID, "again", 0)
+	_, err = c.Revoke(ctx, r.Grants[0].ID, "again", "", 0)
 	if !errors.Is(err, admin.ErrConflict) || !strings.Contains(err.Error(), admin.ErrNotRevocable.Error()) {
 		t.Errorf("second Revoke = %v, want a conflict saying %q", err, admin.ErrNotRevocable)
 	}

@@ -17,9 +17,10 @@
 //
 // The grants are listed as `latch grants --format json` prints them
 // (GrantRow); a request comes with its events as the JSONL export shapes
-// them (store.ExportedEvent). A revoke is recorded with the actor "api"
-// (Actor), which the engine must count among its admins. The audit export
-// streams: memory use does not grow with the log.
+// them (store.ExportedEvent). A revoke is recorded with the actor
+// "api:<operator>" when its body names the operator, "api" (Actor)
+// otherwise; the engine must count both among its admins ("api", "api:").
+// The audit export streams: memory use does not grow with the log.
 //
 // The handler only serves paths under /api/, so it shares a mux with the
 // health and metrics endpoints: see Handler.Routes.

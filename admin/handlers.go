@@ -36,6 +36,9 @@ type RequestDetail struct {
 // RevokeBody is the body of POST /api/v1/grants/{id}/revoke.
 type RevokeBody struct {
 	Reason string `json:"reason"`
+	// Operator names the person revoking (a login or an email); the
+	// revoke is then recorded as "api:<operator>" rather than "api".
+	Operator string `json:"operator,omitempty"`
 }
 
 // RevokeResult is the answer of a revoke: the request as it stands after
@@ -173,6 +176,12 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("reason: longer than %d bytes", maxReason))
 		return
 	}
+	if body.Operator != "" {
+		if err := ValidOperator(body.Operator); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
 	req, id, ok := h.find(w, r)
 	if !ok {
 		return
@@ -181,7 +190,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusConflict, err.Error())
 		return
 	}
-	after, err := h.engine.Revoke(r.Context(), req.ID, Actor, reason)
+	after, err := h.engine.Revoke(r.Context(), req.ID, OperatorActor(body.Operator), reason)
 	switch {
 	case workflow.RefusalOf(err) != "":
 		writeError(w, http.StatusConflict, err.Error())
@@ -190,7 +199,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, fmt.Errorf("revoke request %s: %w", req.ID, err))
 		return
 	}
-	h.log.Info().Str("request", req.ID).Str("id", id).Msg("revoked through the admin api")
+	h.log.Info().Str("request", req.ID).Str("id", id).Str("actor", OperatorActor(body.Operator)).Msg("revoked through the admin api")
 	res := RevokeResult{Request: after, Settled: !after.EndedAt.IsZero()}
 	if wait > 0 {
 		if res, err = h.await(r.Context(), after, wait); err != nil {

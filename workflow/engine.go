@@ -46,7 +46,8 @@ type Config struct {
 	Connectors map[string]Provisioner // by connector name
 	Notifier   Notifier
 	Clock      Clock
-	// Admins may revoke any grant.
+	// Admins may revoke any grant. An entry ending in ':' admits every
+	// actor it starts (such as "api:", the admin API's operators).
 	Admins []string
 	// Tick is the wheel's tick (default DefaultTick).
 	Tick time.Duration
@@ -722,10 +723,20 @@ func (e *Engine) Release(ctx context.Context, requestID, by string) (Request, er
 // grant, an approver of the request the grants it approved.
 func (e *Engine) Revoke(ctx context.Context, requestID, by, reason string) (Request, error) {
 	return e.end(ctx, requestID, by, OutcomeRevoked, reason, func(r *Request) error {
-		if slices.Contains(e.cfg.Admins, by) || slices.ContainsFunc(r.Stages, func(s StageState) bool { return slices.Contains(s.Approvers, by) }) {
+		if e.isAdmin(by) || slices.ContainsFunc(r.Stages, func(s StageState) bool { return slices.Contains(s.Approvers, by) }) {
 			return nil
 		}
 		return refuse(RefusedNotApprover, "only an admin or an approver of this request may revoke it")
+	})
+}
+
+// isAdmin reports whether an actor is one of Config.Admins.
+func (e *Engine) isAdmin(by string) bool {
+	return by != "" && slices.ContainsFunc(e.cfg.Admins, func(a string) bool {
+		if prefix, ok := strings.CutSuffix(a, ":"); ok {
+			return strings.HasPrefix(by, prefix+":") && len(by) > len(a)
+		}
+		return a == by
 	})
 }
 
@@ -741,7 +752,7 @@ func (e *Engine) Resolve(ctx context.Context, requestID, grantID, by, note strin
 	}
 	g, ok := r.Grant(grantID)
 	switch {
-	case !slices.Contains(e.cfg.Admins, by):
+	case !e.isAdmin(by):
 		err = e.recordRefusal(ctx, &r, "resolve", by, refuse(RefusedNotApprover, "only an admin may resolve a failed revoke"))
 	case !ok:
 		err = refuse(RefusedUnknown, "request %s has no grant %s", requestID, grantID)

@@ -168,3 +168,29 @@ func TestUnwritableLogRevokeFailing(t *testing.T) {
 		t.Errorf("%d revoke calls: the retries do not back off", calls)
 	}
 }
+
+// TestAdminPrefix: an admin entry ending in ':' admits the actors it
+// starts, and nothing else.
+func TestAdminPrefix(t *testing.T) {
+	w := newWorld(t)
+	w.eng.Close()
+	cfg := w.cfg
+	cfg.Admins = []string{"api:"}
+	eng, err := workflow.NewEngine(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.eng = eng
+	r := w.submit(workflow.Submission{Item: "db-ro", Requester: "UALICE", Duration: time.Hour, Justification: "on call"})
+	for _, by := range []string{"api:", "api", "apix:jane", "UBOB"} {
+		if _, err := eng.Revoke(context.Background(), r.ID, by, "test"); workflow.RefusalOf(err) != workflow.RefusedNotApprover {
+			t.Errorf("revoke by %q = %v, want refused", by, err)
+		}
+	}
+	if _, err := eng.Revoke(context.Background(), r.ID, "api:jane", "test"); err != nil {
+		t.Errorf("revoke by api:jane = %v, want allowed", err)
+	}
+}

@@ -28,6 +28,7 @@ func newRevokeCmd() *cobra.Command {
 	var (
 		db, configPath, reason string
 		wait                   time.Duration
+		operator               string
 		srv                    remote
 	)
 	cmd := &cobra.Command{
@@ -53,7 +54,8 @@ latch would have told people in Slack is printed on stderr.
 While the server runs, the store is locked and this fails within a
 second: revoke through the server instead, with --server URL (or
 $LATCH_SERVER) and the admin token in $LATCH_ADMIN_TOKEN or --token-file.
-The server records the revocation as "api" with the reason, runs the
+The server records the revocation as "api:<operator>" (--operator, by
+default $USER; "api" without either) with the reason, runs the
 connectors, and this waits up to --wait for them: it prints the same
 outcome and exits 0 once the access is gone, 1 if a connector failed
 (the server keeps retrying) or did not answer in time, or if the server
@@ -84,7 +86,16 @@ so give it the variables the server's connectors pass on.`,
 				if wait <= 0 || wait > admin.DefaultMaxWait {
 					return &usageError{fmt.Errorf("--wait %s: give a duration from 1s to %s", wait, admin.DefaultMaxWait)}
 				}
-				return revokeThrough(cmd.Context(), cmd.OutOrStdout(), c, strings.TrimSpace(args[0]), reason, wait)
+				if operator == "" {
+					// Who the shell says, if it says something usable;
+					// otherwise the revoke is recorded as the API's.
+					if u := os.Getenv("USER"); admin.ValidOperator(u) == nil {
+						operator = u
+					}
+				} else if err := admin.ValidOperator(operator); err != nil {
+					return &usageError{fmt.Errorf("--operator: %w", err)}
+				}
+				return revokeThrough(cmd.Context(), cmd.OutOrStdout(), c, strings.TrimSpace(args[0]), reason, operator, wait)
 			}
 			cfg, err := loadConfig(cmd, configPath)
 			if err != nil {
@@ -100,14 +111,15 @@ so give it the variables the server's connectors pass on.`,
 	configFlag(cmd, &configPath)
 	cmd.Flags().StringVar(&reason, "reason", "", "why the access is taken back (required; recorded in the audit log)")
 	cmd.Flags().DurationVar(&wait, "wait", 2*time.Minute, "with --server: how long to wait for the connectors")
+	cmd.Flags().StringVar(&operator, "operator", "", "with --server: who is revoking, recorded as api:<operator> (default $USER)")
 	remoteFlags(cmd, &srv)
 	return cmd
 }
 
 // revokeThrough revokes the request holding id through a running server's
 // admin API, and reports the outcome on out as a local revoke does.
-func revokeThrough(ctx context.Context, out io.Writer, c *admin.Client, id, reason string, wait time.Duration) error {
-	res, err := c.Revoke(ctx, id, reason, wait)
+func revokeThrough(ctx context.Context, out io.Writer, c *admin.Client, id, reason, operator string, wait time.Duration) error {
+	res, err := c.Revoke(ctx, id, reason, operator, wait)
 	if err != nil {
 		return err
 	}

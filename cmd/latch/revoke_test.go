@@ -298,9 +298,9 @@ func revokedLines(r workflow.Request) string {
 
 func TestRevokeServer(t *testing.T) {
 	f := newFixture(t)
-	url, s, eng := serveEngine(t, f, "U0SAM00003", admin.Actor)
+	url, s, eng := serveEngine(t, f, "U0SAM00003", admin.Actor, admin.Actor+":")
 	active := f.requests["active"]
-	r := latch(t, "revoke", "--server", url, f.grant(t, "active"), "--reason", "laptop stolen")
+	r := latch(t, "revoke", "--server", url, f.grant(t, "active"), "--reason", "laptop stolen", "--operator", "jane@example.com")
 	if want := revokedLines(active); r.code != exitOK || r.stdout != want || r.stderr != "" {
 		t.Errorf("revoke through the server = %+v, want exit 0 and\n%s", r, want)
 	}
@@ -320,8 +320,11 @@ func TestRevokeServer(t *testing.T) {
 			by = append(by, e.Actor)
 		}
 		return nil
-	}); err != nil || !slices.Equal(by, []string{admin.Actor}) {
-		t.Errorf("ending events by %v (%v), want one by %s", by, err, admin.Actor)
+	}); err != nil || !slices.Equal(by, []string{"api:jane@example.com"}) {
+		t.Errorf("ending events by %v (%v), want one by api:jane@example.com", by, err)
+	}
+	if r := latch(t, "revoke", "--server", url, f.grant(t, "active"), "--reason", "x", "--operator", "jane doe"); r.code != exitUsage || !strings.Contains(r.stderr, "--operator") {
+		t.Errorf("revoke with an unusable --operator = %+v, want a usage error naming --operator", r)
 	}
 
 	// A local revoke prints the same outcome.

@@ -234,7 +234,7 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 	eng, err := workflow.NewEngine(workflow.Config{
 		Store: st, Catalogue: cfg.Catalogue, Policies: cfg.Policies, Directory: dir, Connectors: connectors,
 		// The admin API acts as admin.Actor; it authenticates by token.
-		Notifier: b, Clock: o.Clock, Admins: append(slices.Clone(cfg.Admin.Admins), admin.Actor),
+		Notifier: b, Clock: o.Clock, Admins: append(slices.Clone(cfg.Admin.Admins), admin.Actor, admin.Actor+":"),
 	})
 	if err != nil {
 		st.Close()
