@@ -138,23 +138,18 @@ func (b *Bot) command(ctx context.Context, run func(context.Context) (workflow.R
 		defer cancel()
 		o.r, o.err = run(ctx)
 	}()
+	finish := func(ctx context.Context, o outcome) {
+		if o.panic != nil {
+			panic(o.panic)
+		}
+		then(ctx, o.r, o.err)
+	}
 	select {
 	case o := <-done:
-		return func(ctx context.Context) {
-			if o.panic != nil {
-				panic(o.panic)
-			}
-			then(ctx, o.r, o.err)
-		}
+		return func(ctx context.Context) { finish(ctx, o) }
 	case <-ctx.Done():
 		b.log.Warn().Dur("budget", commandBudget).Msg("a click's command is slow; acked before it was recorded")
-		return func(ctx context.Context) {
-			o := <-done
-			if o.panic != nil {
-				panic(o.panic)
-			}
-			then(ctx, o.r, o.err)
-		}
+		return func(ctx context.Context) { finish(ctx, <-done) }
 	}
 }
 

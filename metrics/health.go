@@ -123,11 +123,17 @@ func (h *Health) failing(ctx context.Context, names []string) []string {
 // is not shown.
 func (h *Health) Handler() http.Handler {
 	mux := http.NewServeMux()
-	probe := func(names func() []string, ok, notOK string) http.HandlerFunc {
+	probe := func(live bool, ok, notOK string) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
 			ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
 			defer cancel()
-			failing := h.failing(ctx, names())
+			h.mu.RLock()
+			names := slices.Clone(h.names)
+			if live {
+				names = slices.Clone(h.live)
+			}
+			h.mu.RUnlock()
+			failing := h.failing(ctx, names)
 			if len(failing) == 0 {
 				plain(w, http.StatusOK, ok+"\n")
 				return
@@ -140,18 +146,8 @@ func (h *Health) Handler() http.Handler {
 			plain(w, http.StatusServiceUnavailable, b.String())
 		}
 	}
-	names := func(live bool) func() []string {
-		return func() []string {
-			h.mu.RLock()
-			defer h.mu.RUnlock()
-			if live {
-				return slices.Clone(h.live)
-			}
-			return slices.Clone(h.names)
-		}
-	}
-	mux.HandleFunc("GET /healthz", probe(names(true), "ok", "not live"))
-	mux.HandleFunc("GET /readyz", probe(names(false), "ready", "not ready"))
+	mux.HandleFunc("GET /healthz", probe(true, "ok", "not live"))
+	mux.HandleFunc("GET /readyz", probe(false, "ready", "not ready"))
 	return mux
 }
 

@@ -202,8 +202,7 @@ func (s *Store) commit(batch []*appendReq) {
 		// bbolt may have made part of a failed commit visible (its meta
 		// page is written before the final sync), so nothing more may be
 		// appended on top of what this process believes is the head.
-		ferr := s.fail(failure("commit events", err))
-		answer(batch, ferr)
+		answer(batch, s.fail(failure("commit events", err)))
 	default:
 		s.headMu.Lock()
 		s.head = next

@@ -50,8 +50,9 @@
 // still have made part of it visible, so the store stops taking writes
 // (ErrFailed, which matches workflow.ErrUnrecorded and says what to do)
 // until it is reopened, and then continues from what is on disk; reads go
-// on working. Options.OnFail is told once; Err reports the state. A file whose head record disagrees with
-// the end of its log is not written to (ErrInconsistent).
+// on working. Options.OnFail is told once; Err reports the state. A file
+// whose head record disagrees with the end of its log is not written to
+// (ErrInconsistent).
 //
 // # Concurrency
 //

@@ -193,8 +193,8 @@ func startService(ctx context.Context, cfg *config.Config, o serviceOptions) (*s
 		types[c.Name] = c.Type
 	}
 
-	// A store that stops taking writes (a full disk) is reported by the
-	// loop storeFailures starts; the report is not made from the writer.
+	// A store that stops taking writes (a full disk) is reported by
+	// reportStoreFailure, not from the store's writer.
 	storeFailed := make(chan error, 1)
 	st, err := store.Open(cfg.Store.Path, store.Options{Now: o.Clock.Now, Projections: []store.Projection{store.Requests{}},
 		OnFail: func(err error) {

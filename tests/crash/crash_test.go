@@ -355,26 +355,12 @@ func (r *run) checkStopped() {
 	defer st.Close()
 
 	// Fold the log ourselves.
-	folded := make(map[string]*workflow.Request)
 	submitted := make(map[string]string) // justification → requester
 	kept := make(map[string]bool)        // grants revoked without a call: another grant covered the target
 	hist := make(map[string][]logged)    // request id → its events
 	revoking := make(map[string]time.Time)
 	ended := make(map[string]time.Time)
-	events := 0
-	err = st.Scan(context.Background(), store.Filter{}, func(e *workflow.Event) error {
-		events++
-		if e.RequestID == "" {
-			return nil
-		}
-		req := folded[e.RequestID]
-		if req == nil {
-			req = &workflow.Request{}
-			folded[e.RequestID] = req
-		}
-		if err := workflow.ApplyEvent(req, e); err != nil {
-			return fmt.Errorf("event %d (%s) does not fold: %w", e.Seq, e.Kind, err)
-		}
+	folded, events, err := foldLog(st, func(e *workflow.Event, req *workflow.Request) {
 		hist[e.RequestID] = append(hist[e.RequestID], newLogged(e, req.State))
 		switch e.Kind {
 		case workflow.KindSubmitted:
@@ -392,7 +378,6 @@ func (r *run) checkStopped() {
 				kept[e.GrantID] = true
 			}
 		}
-		return nil
 	})
 	if err != nil {
 		t.Fatalf("scan the log: %v", err)
@@ -515,6 +500,34 @@ func (r *run) checkStopped() {
 			}
 		}
 	}
+}
+
+// foldLog folds every request's events in the log into the request, as
+// the projection should hold it, calling visit (if given) after each event
+// of a request with the request as it then stands. It also returns how
+// many events the log holds.
+func foldLog(st *store.Store, visit func(e *workflow.Event, r *workflow.Request)) (map[string]*workflow.Request, int, error) {
+	folded := make(map[string]*workflow.Request)
+	events := 0
+	err := st.Scan(context.Background(), store.Filter{}, func(e *workflow.Event) error {
+		events++
+		if e.RequestID == "" {
+			return nil
+		}
+		r := folded[e.RequestID]
+		if r == nil {
+			r = &workflow.Request{}
+			folded[e.RequestID] = r
+		}
+		if err := workflow.ApplyEvent(r, e); err != nil {
+			return fmt.Errorf("event %d (%s) does not fold: %w", e.Seq, e.Kind, err)
+		}
+		if visit != nil {
+			visit(e, r)
+		}
+		return nil
+	})
+	return folded, events, err
 }
 
 func isClear(payload json.RawMessage) bool {

@@ -175,29 +175,13 @@ func TestFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	inLog := map[string]*workflow.Request{}
-	if err := s.OpenRequests(func(workflow.Request) error { return nil }); err != nil {
+	folded, _, err := foldLog(s, nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	folded := map[string]*workflow.Request{}
-	if err := s.Scan(ctx, store.Filter{}, func(e *workflow.Event) error {
-		if e.RequestID == "" {
-			return nil
-		}
-		r := folded[e.RequestID]
-		if r == nil {
-			r = &workflow.Request{}
-			folded[e.RequestID] = r
-		}
-		if err := workflow.ApplyEvent(r, e); err != nil {
-			return err
-		}
-		if e.Kind == workflow.KindSubmitted {
-			inLog[r.Justification] = r
-		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	inLog := map[string]*workflow.Request{} // by justification
+	for _, r := range folded {
+		inLog[r.Justification] = r
 	}
 	for why := range accepted {
 		if inLog[why] == nil {
